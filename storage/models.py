@@ -1,0 +1,156 @@
+"""Typed rows: what the repositories take and return."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskStatus(StrEnum):
+    """The spec's lifecycle plus ``cancelled`` (a pending task the user withdrew)."""
+
+    GENERATED = "generated"
+    PRE_VALIDATED = "pre_validated"
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = frozenset({TaskStatus.GENERATED, TaskStatus.PRE_VALIDATED, TaskStatus.PENDING})
+FINAL_STATUSES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+class Row(BaseModel):
+    model_config = ConfigDict(from_attributes=True, extra="ignore")
+
+
+class User(Row):
+    user_id: str
+    email: str | None = None
+    display_name: str | None = None
+    timezone: str = "UTC"
+    preferred_start_time: str = "08:00"
+    slack_channel: str | None = None
+    paused: bool = False
+    daily_budget_usd: float | None = None
+
+
+class Task(Row):
+    task_id: str
+    user_id: str
+    short_id: str
+    created_at: str
+    generated_by: str
+    assigned_to: str | None = None
+    description: str
+    capabilities: list[str] = Field(default_factory=list)
+    category: str = "general"
+    status: TaskStatus
+    start_time: str | None = None
+    end_time: str | None = None
+    output: str | None = None
+    error_message: str | None = None
+    retry_count: int = 0
+    workflow_id: str | None = None
+    progress: int = 0
+    progress_note: str | None = None
+    source_ref: str | None = None
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    updated_at: str | None = None
+
+
+class HistoryTask(Row):
+    task_id: str
+    user_id: str
+    day: str
+    short_id: str
+    created_at: str
+    generated_by: str
+    assigned_to: str | None = None
+    description: str
+    capabilities: list[str] = Field(default_factory=list)
+    category: str = "general"
+    status: TaskStatus
+    start_time: str | None = None
+    end_time: str | None = None
+    output: str | None = None
+    error_message: str | None = None
+    retry_count: int = 0
+    workflow_id: str | None = None
+    progress: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    archived_at: str
+
+
+class TaskEvent(Row):
+    event_id: int
+    task_id: str
+    user_id: str
+    workflow_id: str | None = None
+    at: str
+    kind: str
+    from_status: str | None = None
+    to_status: str | None = None
+    attempt: int | None = None
+    message: str | None = None
+
+
+class WorkflowRun(Row):
+    workflow_id: str
+    user_id: str
+    day: str
+    start_time: str | None = None
+    end_time: str | None = None
+    deadline: str | None = None
+    status: str
+    main_agent_id: str | None = None
+    thread_channel: str | None = None
+    thread_ts: str | None = None
+    status_ts: str | None = None
+    report_json: str | None = None
+    report_delivered: bool = False
+    report_ts: str | None = None
+    snapshot_json: str | None = None
+
+
+class Escalation(Row):
+    escalation_id: str
+    task_id: str
+    user_id: str
+    workflow_id: str
+    created_at: str
+    reason: str
+    suggestion: str | None = None
+    attempts: int
+    delivered: bool = False
+    dm_channel: str | None = None
+    dm_ts: str | None = None
+    resolution: str | None = None
+    resolved_at: str | None = None
+
+
+class MemoryEntry(Row):
+    user_id: str
+    state_key: str
+    state_value: str
+    agent_id: str
+    updated_at: str
+
+
+class CategoryCount(Row):
+    category: str
+    count: int
+
+
+class FailurePattern(Row):
+    error_message: str
+    count: int
+    last_seen: str
+    categories: str

@@ -1,0 +1,287 @@
+"""The live task list. Every function takes the owner's ``user_id`` and filters by it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, utcnow
+from storage.models import Task, TaskEvent, TaskStatus
+
+_UPDATABLE = frozenset(
+    {
+        "assigned_to", "description", "capabilities", "category", "status", "start_time", "end_time",
+        "output", "error_message", "retry_count", "workflow_id", "progress", "progress_note",
+        "cost_usd", "input_tokens", "output_tokens",
+    }
+)
+
+
+class NotFound(LookupError):
+    """No such task for this user (also what another user's task looks like)."""
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+def short_id_of(task_id: str) -> str:
+    """The 6 characters users type in ``/dayshift edit``; unique enough within one user's tasks."""
+    return task_id.replace("-", "")[:6]
+
+
+def _to_task(row: aiosqlite.Row) -> Task:
+    data = dict(row)
+    data["capabilities"] = json.loads(data.get("capabilities") or "[]")
+    return Task.model_validate(data)
+
+
+def _encode(field: str, value: Any) -> Any:
+    if field == "capabilities":
+        return json.dumps(list(value))
+    if isinstance(value, TaskStatus):
+        return value.value
+    return value
+
+
+class TaskRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        user_id: str,
+        description: str,
+        *,
+        generated_by: str,
+        capabilities: Iterable[str] = (),
+        category: str = "general",
+        status: TaskStatus = TaskStatus.PENDING,
+        workflow_id: str | None = None,
+        source_ref: str | None = None,
+        task_id: str | None = None,
+    ) -> tuple[Task, bool]:
+        """Insert a task; returns (task, created). Idempotent on ``task_id`` and on (user, source_ref)."""
+        task_id = task_id or new_task_id()
+        now = utcnow()
+        async with self.db.transaction() as conn:
+            if source_ref is not None:
+                cur = await conn.execute(
+                    "SELECT * FROM tasks WHERE user_id = ? AND source_ref = ?", (user_id, source_ref)
+                )
+                existing = await cur.fetchone()
+                if existing is not None:
+                    return _to_task(existing), False
+            cur = await conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,))
+            existing = await cur.fetchone()
+            if existing is not None:
+                if existing["user_id"] != user_id:
+                    raise NotFound(task_id)
+                return _to_task(existing), False
+            await conn.execute(
+                "INSERT INTO tasks(task_id, user_id, short_id, created_at, generated_by, description,"
+                " capabilities, category, status, workflow_id, source_ref, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    task_id, user_id, short_id_of(task_id), now, generated_by, description,
+                    json.dumps(list(capabilities)), category, status.value, workflow_id, source_ref, now,
+                ),
+            )
+            await _event(conn, task_id, user_id, workflow_id, "created", None, status.value, None,
+                         f"created by {generated_by}")
+        task = await self.get(user_id, task_id)
+        return task, True
+
+    async def get(self, user_id: str, task_id: str) -> Task:
+        row = await self.db.fetchone(
+            "SELECT * FROM tasks WHERE user_id = ? AND task_id = ?", (user_id, task_id)
+        )
+        if row is None:
+            raise NotFound(task_id)
+        return _to_task(row)
+
+    async def find(self, user_id: str, ref: str) -> Task:
+        """Look a task up by full id or short id, within this user's tasks only."""
+        ref = ref.strip().lower()
+        if not ref or len(ref) > 64:
+            raise NotFound(ref)
+        rows = await self.db.fetchall(
+            "SELECT * FROM tasks WHERE user_id = ? AND (task_id = ? OR short_id = ?)"
+            " ORDER BY created_at DESC",
+            (user_id, ref, ref),
+        )
+        if not rows:
+            raise NotFound(ref)
+        return _to_task(rows[0])
+
+    async def list(
+        self,
+        user_id: str,
+        *,
+        statuses: Iterable[TaskStatus] | None = None,
+        workflow_id: str | None = None,
+    ) -> list[Task]:
+        sql = "SELECT * FROM tasks WHERE user_id = ?"
+        params: list[Any] = [user_id]
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+            sql += f" AND status IN ({','.join('?' * len(wanted))})"
+            params += wanted
+        if workflow_id is not None:
+            sql += " AND workflow_id = ?"
+            params.append(workflow_id)
+        sql += " ORDER BY created_at"
+        return [_to_task(r) for r in await self.db.fetchall(sql, params)]
+
+    async def pending_unassigned(self, user_id: str) -> list[Task]:
+        """User-added tasks waiting for the next window (no workflow has claimed them)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM tasks WHERE user_id = ? AND status = 'pending' AND workflow_id IS NULL"
+            " ORDER BY created_at",
+            (user_id,),
+        )
+        return [_to_task(r) for r in rows]
+
+    async def assigned(self, user_id: str) -> list[Task]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM tasks WHERE user_id = ? AND assigned_to IS NOT NULL AND status = 'in_progress'"
+            " ORDER BY start_time",
+            (user_id,),
+        )
+        return [_to_task(r) for r in rows]
+
+    async def claim_pending(self, user_id: str, workflow_id: str) -> list[Task]:
+        """Hand the waiting user-added tasks to today's window (idempotent for the same workflow)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE tasks SET workflow_id = ?, updated_at = ? WHERE user_id = ? AND status = 'pending'"
+                " AND workflow_id IS NULL",
+                (workflow_id, utcnow(), user_id),
+            )
+        return await self.list(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
+
+    async def upsert(self, task: Task) -> None:
+        """Mirror a task as the workflow sees it. Never moves a task between users."""
+        data = task.model_dump()
+        data["capabilities"] = json.dumps(task.capabilities)
+        data["status"] = task.status.value
+        data["updated_at"] = utcnow()
+        cols = list(data)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("task_id", "user_id", "created_at"))
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",
+                [data[c] for c in cols],
+            )
+
+    async def update_fields(self, user_id: str, task_id: str, fields: Mapping[str, Any]) -> Task:
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        params = [_encode(k, v) for k, v in fields.items()]
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                f"UPDATE tasks SET {sets}, updated_at = ? WHERE user_id = ? AND task_id = ?",
+                [*params, utcnow(), user_id, task_id],
+            )
+            if cur.rowcount == 0:
+                raise NotFound(task_id)
+        return await self.get(user_id, task_id)
+
+    async def transition(
+        self,
+        user_id: str,
+        task_id: str,
+        to_status: TaskStatus,
+        *,
+        message: str | None = None,
+        attempt: int | None = None,
+        kind: str = "status",
+        fields: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Change status and write the audit event in the same transaction."""
+        fields = dict(fields or {})
+        bad = set(fields) - _UPDATABLE
+        if bad:
+            raise ValueError(f"not updatable: {sorted(bad)}")
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT status, workflow_id FROM tasks WHERE user_id = ? AND task_id = ?", (user_id, task_id)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(task_id)
+            fields["status"] = to_status
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            await conn.execute(
+                f"UPDATE tasks SET {sets}, updated_at = ? WHERE user_id = ? AND task_id = ?",
+                [*(_encode(k, v) for k, v in fields.items()), utcnow(), user_id, task_id],
+            )
+            await _event(conn, task_id, user_id, fields.get("workflow_id", row["workflow_id"]), kind,
+                         row["status"], to_status.value, attempt, message)
+        return await self.get(user_id, task_id)
+
+    async def edit_pending(self, user_id: str, task_id: str, description: str) -> Task:
+        """Edit a waiting task's text; refuses anything that is no longer pending."""
+        task = await self.get(user_id, task_id)
+        if task.status is not TaskStatus.PENDING:
+            raise ValueError(f"task {task.short_id} is {task.status.value}; only pending tasks can be edited")
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE tasks SET description = ?, updated_at = ? WHERE user_id = ? AND task_id = ?"
+                " AND status = 'pending'",
+                (description, utcnow(), user_id, task_id),
+            )
+            await _event(conn, task_id, user_id, task.workflow_id, "edited", "pending", "pending", None,
+                         "description edited")
+        return await self.get(user_id, task_id)
+
+    async def cancel_pending(self, user_id: str, task_id: str, reason: str = "cancelled by user") -> Task:
+        task = await self.get(user_id, task_id)
+        if task.status is not TaskStatus.PENDING:
+            raise ValueError(f"task {task.short_id} is {task.status.value}; only pending tasks can be cancelled")
+        return await self.transition(user_id, task_id, TaskStatus.CANCELLED, message=reason,
+                                     fields={"end_time": utcnow()})
+
+    async def set_progress(self, user_id: str, task_id: str, percent: int, note: str | None = None) -> None:
+        percent = max(0, min(100, int(percent)))
+        await self.db.execute(
+            "UPDATE tasks SET progress = MAX(progress, ?), progress_note = COALESCE(?, progress_note),"
+            " updated_at = ? WHERE user_id = ? AND task_id = ?",
+            (percent, note, utcnow(), user_id, task_id),
+        )
+
+    async def add_usage(self, user_id: str, task_id: str, cost_usd: float, input_tokens: int,
+                        output_tokens: int) -> None:
+        await self.db.execute(
+            "UPDATE tasks SET cost_usd = cost_usd + ?, input_tokens = input_tokens + ?,"
+            " output_tokens = output_tokens + ?, updated_at = ? WHERE user_id = ? AND task_id = ?",
+            (cost_usd, input_tokens, output_tokens, utcnow(), user_id, task_id),
+        )
+
+    async def add_event(self, user_id: str, task_id: str, kind: str, message: str, *,
+                        attempt: int | None = None, workflow_id: str | None = None) -> None:
+        async with self.db.transaction() as conn:
+            await _event(conn, task_id, user_id, workflow_id, kind, None, None, attempt, message)
+
+    async def events(self, user_id: str, task_id: str) -> list[TaskEvent]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM task_events WHERE user_id = ? AND task_id = ? ORDER BY event_id", (user_id, task_id)
+        )
+        return [TaskEvent.model_validate(dict(r)) for r in rows]
+
+
+async def _event(conn: aiosqlite.Connection, task_id: str, user_id: str, workflow_id: str | None, kind: str,
+                 from_status: str | None, to_status: str | None, attempt: int | None,
+                 message: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO task_events(task_id, user_id, workflow_id, at, kind, from_status, to_status, attempt,"
+        " message) VALUES (?,?,?,?,?,?,?,?,?)",
+        (task_id, user_id, workflow_id, utcnow(), kind, from_status, to_status, attempt, message),
+    )
