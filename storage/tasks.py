@@ -179,6 +179,33 @@ class TaskRepository:
                 [data[c] for c in cols],
             )
 
+    async def mirror(self, task: Task, *, kind: str = "status", message: str | None = None,
+                     attempt: int | None = None) -> None:
+        """Upsert the workflow's view of a task and audit the change, in one transaction."""
+        data = task.model_dump()
+        data["capabilities"] = json.dumps(task.capabilities)
+        data["status"] = task.status.value
+        data["updated_at"] = utcnow()
+        cols = list(data)
+        updates = ", ".join(
+            "progress = MAX(tasks.progress, excluded.progress)" if c == "progress" else f"{c} = excluded.{c}"
+            for c in cols if c not in ("task_id", "user_id", "created_at", "source_ref")
+        )
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("SELECT user_id, status FROM tasks WHERE task_id = ?", (task.task_id,))
+            before = await cur.fetchone()
+            if before is not None and before["user_id"] != task.user_id:
+                raise NotFound(task.task_id)
+            await conn.execute(
+                f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",
+                [data[c] for c in cols],
+            )
+            from_status = before["status"] if before is not None else None
+            if from_status != data["status"] or kind != "status":
+                await _event(conn, task.task_id, task.user_id, task.workflow_id, kind, from_status, data["status"],
+                             attempt, message)
+
     async def update_fields(self, user_id: str, task_id: str, fields: Mapping[str, Any]) -> Task:
         bad = set(fields) - _UPDATABLE
         if bad:

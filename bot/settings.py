@@ -1,0 +1,104 @@
+"""The one configuration class. Lower layers receive plain values from it, never the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALLOWED_START_TIMES = ("08:00", "10:00")
+
+
+def validate_timezone(value: str) -> str:
+    """An IANA zone name, or a clear error naming the bad value."""
+    value = value.strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {value!r}: use an IANA name such as Europe/Berlin or America/New_York") from exc
+    return value
+
+
+def validate_start_time(value: str, *, allow_any: bool = False) -> str:
+    value = value.strip()
+    if value in ALLOWED_START_TIMES:
+        return value
+    if allow_any:
+        hh, _, mm = value.partition(":")
+        if hh.isdigit() and mm.isdigit() and 0 <= int(hh) < 24 and 0 <= int(mm) < 60:
+            return f"{int(hh):02d}:{int(mm):02d}"
+    raise ValueError(f"start time {value!r} is not allowed: choose 08:00 or 10:00")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias="ANTHROPIC_API_KEY")
+    anthropic_base_url: str | None = Field(None, validation_alias="ANTHROPIC_BASE_URL")
+
+    temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
+    temporal_ui_port: int = Field(8233, validation_alias="DAYSHIFT_TEMPORAL_UI_PORT")
+
+    data_dir: Path = Field(Path(".dayshift"), validation_alias="DAYSHIFT_DATA_DIR")
+    db_path: Path | None = Field(None, validation_alias="DAYSHIFT_DB")
+
+    window_seconds: float = Field(10_800, validation_alias="DAYSHIFT_WINDOW_SECONDS")
+    checkpoint_seconds: float = Field(900, validation_alias="DAYSHIFT_CHECKPOINT_SECONDS")
+    warning_seconds: float = Field(300, validation_alias="DAYSHIFT_WARNING_SECONDS")
+    catchup_seconds: float = Field(3_600, validation_alias="DAYSHIFT_CATCHUP_SECONDS")
+
+    orchestrator_model: str = Field("claude-opus-4-5", validation_alias="DAYSHIFT_ORCHESTRATOR_MODEL")
+    executor_model: str = Field("claude-haiku-4-5", validation_alias="DAYSHIFT_EXECUTOR_MODEL")
+    max_parallel_tasks: int = Field(3, ge=1, le=32, validation_alias="DAYSHIFT_MAX_PARALLEL_TASKS")
+    max_concurrent_agents: int = Field(4, ge=1, le=64, validation_alias="DAYSHIFT_MAX_CONCURRENT_AGENTS")
+    daily_budget_usd: float = Field(5.0, gt=0, validation_alias="DAYSHIFT_DAILY_BUDGET_USD")
+    agent_budget_usd: float = Field(1.0, gt=0, validation_alias="DAYSHIFT_AGENT_BUDGET_USD")
+    agent_max_turns: int = Field(30, ge=1, validation_alias="DAYSHIFT_AGENT_MAX_TURNS")
+    retention_days: int = Field(90, ge=1, validation_alias="DAYSHIFT_RETENTION_DAYS")
+
+    default_timezone: str = Field("UTC", validation_alias="DAYSHIFT_DEFAULT_TIMEZONE")
+    default_start_time: str = Field("08:00", validation_alias="DAYSHIFT_DEFAULT_START_TIME")
+    allow_any_start_time: bool = Field(False, validation_alias="DAYSHIFT_ALLOW_ANY_START_TIME")
+    log_level: str = Field("INFO", validation_alias=AliasChoices("DAYSHIFT_LOG_LEVEL", "LOG_LEVEL"))
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return validate_timezone(value)
+
+    @field_validator("window_seconds", "checkpoint_seconds", "warning_seconds", "catchup_seconds")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError(f"must be a positive number of seconds, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        self.default_start_time = validate_start_time(self.default_start_time, allow_any=self.allow_any_start_time)
+        if self.warning_seconds >= self.window_seconds:
+            raise ValueError("DAYSHIFT_WARNING_SECONDS must be shorter than DAYSHIFT_WINDOW_SECONDS")
+        if self.checkpoint_seconds > self.window_seconds:
+            raise ValueError("DAYSHIFT_CHECKPOINT_SECONDS must not exceed DAYSHIFT_WINDOW_SECONDS")
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        return self.db_path or (self.data_dir / "dayshift.db")
+
+    @property
+    def has_slack(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_app_token is not None
+
+    def missing_slack(self) -> list[str]:
+        return [name for name, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                                     ("SLACK_APP_TOKEN", self.slack_app_token)) if v is None]

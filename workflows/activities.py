@@ -1,0 +1,306 @@
+"""Activities: thin adapters from the workflow to storage, agents and the notifier.
+
+Every activity is safe to retry: writes are upserts or keyed by ids the workflow chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents.contracts import (
+    AdviceRequest,
+    AgentFailure,
+    AgentRuntime,
+    ExecRequest,
+    ExecResult,
+    NextStepsRequest,
+    PlanRequest,
+    PlanResult,
+    ReviewRequest,
+    ReviewResult,
+    TaskBrief,
+)
+from agents.profiles import unknown_capabilities
+from agents.supervision import AgentMonitor
+from storage.models import Task, TaskStatus
+from storage.store import Store
+from workflows.models import (
+    OUTPUT_SUMMARY_CHARS,
+    DayInput,
+    DayState,
+    ProgressSignal,
+    ScheduleInput,
+    StatusReport,
+    TaskState,
+)
+from workflows.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class RecordInput(BaseModel):
+    user_id: str
+    workflow_id: str
+    tasks: list[TaskState]
+    kind: str = "status"
+    message: str | None = None
+
+
+class ValidateInput(BaseModel):
+    user_id: str
+    day: str
+    tasks: list[TaskState]
+
+
+class Validation(BaseModel):
+    task_id: str
+    ok: bool
+    reason: str | None = None
+
+
+class CheckpointInput(BaseModel):
+    state: DayState
+    changed: bool
+
+
+class EscalateInput(BaseModel):
+    state: DayState
+    task: TaskState
+    escalation_id: str
+
+
+class ResolveInput(BaseModel):
+    user_id: str
+    task_id: str
+    resolution: str
+
+
+class ResolveDayInput(BaseModel):
+    schedule: ScheduleInput
+    fired_at: datetime
+
+
+class ArchiveInput(BaseModel):
+    user_id: str
+    workflow_id: str
+    day: str
+    status: str
+
+
+def to_row(user_id: str, workflow_id: str, t: TaskState) -> Task:
+    return Task(
+        task_id=t.task_id, user_id=user_id, short_id=t.short_id, created_at=(t.start_time or datetime.now()).isoformat(),
+        generated_by=t.generated_by, assigned_to=t.assigned_to, description=t.description,
+        capabilities=t.capabilities, category=t.category, status=t.status,
+        start_time=t.start_time.isoformat() if t.start_time else None,
+        end_time=t.end_time.isoformat() if t.end_time else None,
+        output=t.output, error_message=t.error or t.blocked_reason, retry_count=max(0, t.attempts - 1),
+        workflow_id=workflow_id, progress=t.progress, progress_note=t.progress_note, source_ref=t.source_ref,
+        cost_usd=t.cost_usd,
+    )
+
+
+def brief(t: TaskState) -> TaskBrief:
+    return TaskBrief(task_id=t.task_id, short_id=t.short_id, description=t.description, status=t.status.value,
+                     capabilities=t.capabilities, note=t.error or t.blocked_reason)
+
+
+class ShiftActivities:
+    def __init__(self, store: Store, agents: AgentRuntime, notifier: Notifier, *, daily_budget_usd: float = 5.0,
+                 agent_budget_usd: float = 1.0, heartbeat_interval: float = 1.0, stale_after: float = 300.0) -> None:
+        self.store = store
+        self.agents = agents
+        self.notifier = notifier
+        self.daily_budget_usd = daily_budget_usd
+        self.agent_budget_usd = agent_budget_usd
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+
+    def all(self) -> list[object]:
+        return [self.open_day, self.announce_day, self.plan_day, self.record_tasks, self.validate_tasks,
+                self.execute_task, self.checkpoint, self.review, self.escalate, self.resolve_escalation,
+                self.flag_warning, self.next_steps, self.save_report, self.deliver_report, self.archive_day,
+                self.resolve_day]
+
+    @activity.defn
+    async def open_day(self, state: DayState) -> list[TaskState]:
+        """Record the window and claim the user's waiting tasks for it."""
+        await self.store.users.ensure(state.user_id, timezone=state.timezone)
+        await self.store.runs.open(state.user_id, state.workflow_id, state.day,
+                                   start_time=_iso(state.started_at), deadline=_iso(state.deadline),
+                                   main_agent_id=f"orchestrator-{state.workflow_id}")
+        claimed = await self.store.tasks.claim_pending(state.user_id, state.workflow_id)
+        return [TaskState(task_id=t.task_id, short_id=t.short_id, description=t.description,
+                          capabilities=t.capabilities, category=t.category, generated_by="user",
+                          status=TaskStatus.PENDING, source_ref=t.source_ref) for t in claimed]
+
+    @activity.defn
+    async def announce_day(self, state: DayState) -> None:
+        await self.notifier.day_started(state)
+
+    @activity.defn
+    async def plan_day(self, req: PlanRequest) -> PlanResult:
+        try:
+            return await self.agents.plan_day(req)
+        except AgentFailure as exc:
+            raise _app_error(exc) from exc
+
+    @activity.defn
+    async def record_tasks(self, inp: RecordInput) -> None:
+        for t in inp.tasks:
+            await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t), kind=inp.kind,
+                                          message=inp.message or t.error or t.blocked_reason,
+                                          attempt=t.attempts or None)
+        await self.notifier.changed(inp.user_id)
+
+    @activity.defn
+    async def validate_tasks(self, inp: ValidateInput) -> list[Validation]:
+        """Pre-validation: known capabilities, a usable description, budget left for an executor."""
+        remaining = self.daily_budget_usd - await self.store.ledger.spent(inp.user_id, inp.day)
+        results = []
+        for t in inp.tasks:
+            unknown = unknown_capabilities(t.capabilities)
+            if unknown:
+                results.append(Validation(task_id=t.task_id, ok=False,
+                                          reason=f"unknown capability: {', '.join(unknown)}"))
+            elif not t.description.strip():
+                results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
+            elif remaining < min(self.agent_budget_usd, self.daily_budget_usd) * 0.1:
+                results.append(Validation(task_id=t.task_id, ok=False,
+                                          reason=f"daily budget exhausted (${remaining:.2f} left)"))
+            else:
+                results.append(Validation(task_id=t.task_id, ok=True))
+        return results
+
+    @activity.defn
+    async def execute_task(self, req: ExecRequest) -> ExecResult:
+        """Run one executor under supervision; progress goes to SQLite and to the workflow."""
+        info = activity.info()
+        if info.attempt > 1:
+            await self.store.tasks.add_event(req.user_id, req.task_id, "retry",
+                                             f"attempt {info.attempt} of round {req.round}", attempt=info.attempt,
+                                             workflow_id=req.workflow_id)
+        resume = info.heartbeat_details[0] if info.heartbeat_details else None
+        handle = activity.client().get_workflow_handle(req.workflow_id)
+
+        async def on_progress(percent: int, note: str | None) -> None:
+            await self.store.tasks.set_progress(req.user_id, req.task_id, percent, note)
+            try:
+                await handle.signal("report_progress", ProgressSignal(task_id=req.task_id, percent=percent, note=note))
+            except Exception as exc:  # progress is advisory; the activity result is what counts
+                log.warning("progress signal failed", extra={"task_id": req.task_id, "data": {"error": str(exc)}})
+
+        monitor = AgentMonitor(activity.heartbeat, on_progress=on_progress, interval=self.heartbeat_interval,
+                               stale_after=self.stale_after, resume=resume if isinstance(resume, dict) else None)
+        try:
+            result = await monitor.run(lambda: self.agents.run_task(req, monitor))
+        except AgentFailure as exc:
+            raise _app_error(exc, attempt=info.attempt, percent=monitor.percent) from exc
+        except asyncio.CancelledError:
+            await asyncio.shield(self.store.tasks.set_progress(req.user_id, req.task_id, monitor.percent, monitor.note))
+            raise
+        await self.store.tasks.update_fields(req.user_id, req.task_id, {"output": result.output})
+        await self.store.tasks.add_usage(req.user_id, req.task_id, result.cost_usd, result.input_tokens,
+                                         result.output_tokens)
+        summary = result.output if len(result.output) <= OUTPUT_SUMMARY_CHARS else (
+            result.output[: OUTPUT_SUMMARY_CHARS - 1] + "…")
+        return result.model_copy(update={"output": summary})
+
+    @activity.defn
+    async def checkpoint(self, inp: CheckpointInput) -> None:
+        await self.store.runs.update(inp.state.user_id, inp.state.workflow_id,
+                                     snapshot_json=inp.state.model_dump_json())
+        if inp.changed:
+            await self.notifier.progress(inp.state)
+        await self.notifier.changed(inp.state.user_id)
+
+    @activity.defn
+    async def review(self, req: ReviewRequest) -> ReviewResult:
+        try:
+            return await self.agents.review(req)
+        except AgentFailure as exc:
+            raise _app_error(exc) from exc
+
+    @activity.defn
+    async def escalate(self, inp: EscalateInput) -> str:
+        """Record the escalation, ask the orchestrator what it suggests, DM the user."""
+        t = inp.task
+        try:
+            suggestion = await self.agents.advise(AdviceRequest(
+                user_id=inp.state.user_id, workflow_id=inp.state.workflow_id, day=inp.state.day, task=brief(t),
+                error=t.error or "unknown error", attempts=t.attempts))
+        except Exception as exc:
+            log.warning("advice failed", extra={"task_id": t.task_id, "data": {"error": str(exc)}})
+            suggestion = "Retry if the cause looks transient; otherwise skip it and rephrase the task tomorrow."
+        await self.store.escalations.create(inp.state.user_id, t.task_id, inp.state.workflow_id,
+                                            escalation_id=inp.escalation_id, reason=t.error or "unknown error",
+                                            suggestion=suggestion, attempts=t.attempts)
+        await self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id)
+        await self.store.escalations.mark_delivered(inp.state.user_id, inp.escalation_id, None, None)
+        return suggestion
+
+    @activity.defn
+    async def resolve_escalation(self, inp: ResolveInput) -> None:
+        await self.store.escalations.resolve(inp.user_id, inp.task_id, inp.resolution)
+
+    @activity.defn
+    async def flag_warning(self, state: DayState) -> None:
+        """Tell every agent of this user (through shared memory) that the window closes soon."""
+        await self.store.memory.set(state.user_id, "shift.deadline_warning",
+                                    f"The window of {state.day} closes at {_iso(state.deadline)}; wrap up.",
+                                    f"workflow:{state.workflow_id}")
+
+    @activity.defn
+    async def next_steps(self, req: NextStepsRequest) -> str:
+        try:
+            return await self.agents.next_steps(req)
+        except AgentFailure as exc:
+            raise _app_error(exc) from exc
+
+    @activity.defn
+    async def save_report(self, report: StatusReport) -> None:
+        await self.store.runs.update(report.user_id, report.workflow_id, report_json=report.model_dump_json(),
+                                     status="reported")
+
+    @activity.defn
+    async def deliver_report(self, report: StatusReport) -> None:
+        await self.notifier.report(report)
+        await self.store.runs.update(report.user_id, report.workflow_id, report_delivered=1)
+        await self.notifier.changed(report.user_id)
+
+    @activity.defn
+    async def archive_day(self, inp: ArchiveInput) -> None:
+        await self.store.history.archive_day(inp.user_id, inp.workflow_id, inp.day)
+        await self.store.runs.update(inp.user_id, inp.workflow_id, status=inp.status,
+                                     end_time=datetime.now(ZoneInfo("UTC")).isoformat())
+        await self.notifier.changed(inp.user_id)
+
+    @activity.defn
+    async def resolve_day(self, req: ResolveDayInput) -> DayInput:
+        """Turn a schedule firing into today's DayInput, from the user's current settings.
+
+        ``fired_at`` is when the schedule meant to start, so a late start keeps the original deadline.
+        """
+        inp = req.schedule
+        user = await self.store.users.ensure(inp.user_id)
+        fired = req.fired_at
+        local = fired.astimezone(ZoneInfo(user.timezone))
+        return DayInput(user_id=inp.user_id, day=local.date().isoformat(), timezone=user.timezone,
+                        window_seconds=inp.window_seconds, checkpoint_seconds=inp.checkpoint_seconds,
+                        warning_seconds=inp.warning_seconds, max_parallel=inp.max_parallel, scheduled_start=fired)
+
+
+def _iso(ts: datetime | None) -> str:
+    return ts.isoformat() if ts else ""
+
+
+def _app_error(exc: AgentFailure, **details: object) -> ApplicationError:
+    return ApplicationError(exc.message, details or None, type=exc.kind, non_retryable=not exc.retryable)
+

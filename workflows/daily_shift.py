@@ -1,0 +1,518 @@
+"""DailyShiftWorkflow: one user's 3-hour shift, told as the story of the day.
+
+open the window -> plan -> pre-validate -> run executors (bounded) with checkpoints and a warning ->
+at the deadline cancel what still runs -> report -> deliver -> archive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from agents.contracts import ExecRequest, NextStepsRequest, PlanRequest, ReviewRequest, TaskDraft
+    from agents.profiles import unknown_capabilities
+    from storage.models import FINAL_STATUSES, TaskStatus
+    from workflows.activities import (
+        ArchiveInput,
+        CheckpointInput,
+        EscalateInput,
+        RecordInput,
+        ResolveInput,
+        ShiftActivities,
+        ValidateInput,
+        brief,
+    )
+    from workflows.models import (
+        AddTaskRequest,
+        DayInput,
+        DayState,
+        EditTaskRequest,
+        ProgressSignal,
+        StatusReport,
+        TaskState,
+    )
+    from workflows.report import build_report
+
+NON_RETRYABLE = ["InvalidTask", "BudgetExceeded", "PermissionDenied", "MaxTurns", "AuthError"]
+MAX_TASKS_PER_DAY = 30
+MAX_DESCRIPTION = 2_000
+QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=30), maximum_attempts=5)
+
+
+def _attempts(err: ActivityError) -> int:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details and isinstance(cause.details[0], dict):
+        return int(cause.details[0].get("attempt", 1))
+    return 3 if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED else 1
+
+
+def _reason(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, TimeoutError):
+        return f"executor timed out ({cause.type.name.lower() if cause.type else 'timeout'})"
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or err)[:500]
+
+
+@workflow.defn
+class DailyShiftWorkflow:
+    @workflow.init
+    def __init__(self, inp: DayInput) -> None:
+        self.inp = inp
+        self.state = DayState(user_id=inp.user_id, workflow_id=workflow.info().workflow_id, day=inp.day,
+                              timezone=inp.timezone)
+        self._handles: dict[str, workflow.ActivityHandle[object]] = {}
+        self._runners: dict[str, asyncio.Task[None]] = {}
+        self._decisions: dict[str, str] = {}
+        self._happened: list[str] = []
+        self._changed = False
+        self._wake = False
+        self._closing = False
+        self._window_start: datetime | None = None
+
+    # ---- the day -------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: DayInput) -> StatusReport:
+        now = workflow.now()
+        self._window_start = inp.scheduled_start or now
+        self.state.started_at = now
+        self.state.deadline = self._window_start + timedelta(seconds=inp.window_seconds)
+        min_useful = inp.min_useful_seconds if inp.min_useful_seconds is not None else min(
+            900.0, inp.window_seconds / 12)
+        if (self.state.deadline - now).total_seconds() < min_useful:
+            late = (now - self._window_start).total_seconds() / 60
+            return await self._finish(skipped=f"the shift could only start {late:.0f} min late, with too little "
+                                              "of the window left to do useful work")
+
+        self.state.phase = "planning"
+        self.state.tasks.extend(await self._act(ShiftActivities.open_day, self.state))
+        await self._try(ShiftActivities.announce_day, self.state)
+        await self._plan()
+
+        self.state.phase = "running"
+        await self._work()
+        await self._close_window()
+        return await self._finish()
+
+    async def _plan(self) -> None:
+        assert self.state.deadline is not None
+        req = PlanRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
+                          now=workflow.now().isoformat(), deadline=self.state.deadline.isoformat(),
+                          user_tasks=[brief(t) for t in self.state.tasks], max_tasks=self.inp.max_tasks)
+        try:
+            plan = await workflow.execute_activity(
+                ShiftActivities.plan_day, req, start_to_close_timeout=self._budget(600, 0.25),
+                heartbeat_timeout=None, retry_policy=self._agent_retry())
+        except ActivityError as err:
+            self.state.notes.append(f"Planning failed: {_reason(err)}")
+            plan = None
+        drafts = plan.tasks[: self.inp.max_tasks] if plan else []
+        if plan:
+            self.state.plan_summary = plan.summary
+            self.state.cost_usd += plan.cost_usd
+        generated = [self._new_task(d, generated_by="orchestrator") for d in drafts]
+        self.state.tasks.extend(generated)
+        if generated:
+            await self._record(generated, message="generated by the orchestrator")
+        await self._validate([t for t in self.state.tasks if t.status in (TaskStatus.GENERATED, TaskStatus.PENDING)])
+
+    async def _work(self) -> None:
+        assert self.state.deadline is not None and self.state.started_at is not None
+        deadline = self.state.deadline
+        warn_at = deadline - timedelta(seconds=self.inp.warning_seconds)
+        step = timedelta(seconds=self.inp.checkpoint_seconds)
+        next_checkpoint = self.state.started_at + step
+        while True:
+            now = workflow.now()
+            if now >= deadline:
+                return
+            self._dispatch()
+            wake_at = min(next_checkpoint, deadline) if self.state.warned else min(next_checkpoint, warn_at, deadline)
+            self._wake = False
+            if wake_at > now:
+                try:
+                    await workflow.wait_condition(lambda: self._wake, timeout=wake_at - now)
+                except asyncio.TimeoutError:
+                    pass
+            now = workflow.now()
+            if not self.state.warned and now >= warn_at:
+                await self._warn()
+            if next_checkpoint <= now < deadline:
+                await self._checkpoint()
+                while next_checkpoint <= now:
+                    next_checkpoint += step
+
+    async def _close_window(self) -> None:
+        """Deadline: cancel executors (they record their progress), then freeze their state."""
+        self._closing = True
+        self.state.phase = "closing"
+        for handle in self._handles.values():
+            handle.cancel()
+        if self._runners:
+            await asyncio.gather(*self._runners.values(), return_exceptions=True)
+        still = [t for t in self.state.tasks if t.status is TaskStatus.IN_PROGRESS]
+        if still:
+            await self._record(still, kind="deadline", message="window closed while in progress")
+
+    async def _finish(self, skipped: str | None = None) -> StatusReport:
+        assert self.state.deadline is not None and self._window_start is not None
+        self.state.phase = "reporting"
+        report = build_report(self.state, self._window_start, self.state.deadline, workflow.now(),
+                              skipped_reason=skipped)
+        report.next_steps = await self._next_steps(report) if not skipped else "Nothing ran today."
+        await self._act(ShiftActivities.save_report, report)
+        try:
+            await workflow.execute_activity(
+                ShiftActivities.deliver_report, report, start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                                         maximum_interval=timedelta(seconds=60), maximum_attempts=8))
+        except ActivityError as err:
+            self.state.notes.append(f"Report not delivered yet ({_reason(err)}); kept for re-delivery")
+        await self._act(ShiftActivities.archive_day,
+                        ArchiveInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id,
+                                     day=self.inp.day, status="skipped" if skipped else "completed"))
+        self.state.phase = "done"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return report
+
+    # ---- steps -----------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        running = sum(1 for t in self.state.tasks if t.status is TaskStatus.IN_PROGRESS)
+        for t in self.state.tasks:
+            if running >= self.inp.max_parallel:
+                return
+            runner = self._runners.get(t.task_id)
+            if t.status is TaskStatus.PENDING and not t.blocked_reason and (runner is None or runner.done()):
+                t.status = TaskStatus.IN_PROGRESS
+                self._runners[t.task_id] = asyncio.create_task(self._run_task(t))
+                running += 1
+
+    async def _run_task(self, t: TaskState) -> None:
+        assert self.state.deadline is not None
+        now = workflow.now()
+        t.rounds += 1
+        t.status = TaskStatus.IN_PROGRESS
+        t.assigned_to = f"executor-{t.short_id}-r{t.rounds}"
+        t.start_time = t.start_time or now
+        t.error = None
+        await self._record([t], message=f"assigned to {t.assigned_to}")
+        warn_at = self.state.deadline - timedelta(seconds=self.inp.warning_seconds)
+        handle = workflow.start_activity(
+            ShiftActivities.execute_task,
+            ExecRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
+                        task_id=t.task_id, short_id=t.short_id, description=t.description,
+                        capabilities=t.capabilities, deadline=self.state.deadline.isoformat(),
+                        warn_at=warn_at.isoformat(), round=t.rounds),
+            start_to_close_timeout=(self.state.deadline - now) + timedelta(seconds=self.inp.grace_seconds),
+            heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_timeout_seconds),
+            retry_policy=self._agent_retry(),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._handles[t.task_id] = handle  # type: ignore[assignment]
+        try:
+            result = await handle
+        except ActivityError as err:
+            if self._closing or isinstance(err.cause, CancelledError):
+                return
+            await self._failed(t, err)
+            return
+        finally:
+            self._handles.pop(t.task_id, None)
+            self._wake = True
+        t.status = TaskStatus.COMPLETED
+        t.progress = 100
+        t.output = result.output
+        t.cost_usd += result.cost_usd
+        t.attempts += 1
+        t.end_time = workflow.now()
+        self._happened.append(f"task {t.short_id} completed")
+        self._changed = True
+        await self._record([t], message="completed")
+
+    async def _failed(self, t: TaskState, err: ActivityError) -> None:
+        """Last attempt failed: record it, escalate, and wait for the user's (or orchestrator's) decision."""
+        t.status = TaskStatus.FAILED
+        t.attempts += _attempts(err)
+        t.error = _reason(err)
+        t.end_time = workflow.now()
+        self._happened.append(f"task {t.short_id} failed after {t.attempts} attempts: {t.error}")
+        self._changed = True
+        await self._record([t], message=t.error)
+        if self._closing:
+            return
+        t.escalated = True
+        escalation_id = f"{self.state.workflow_id}:{t.task_id}:{t.rounds}"
+        await self._try(ShiftActivities.escalate, EscalateInput(state=self.state, task=t, escalation_id=escalation_id))
+        await workflow.wait_condition(lambda: t.task_id in self._decisions or self._closing)
+        decision = self._decisions.pop(t.task_id, None)
+        if decision == "retry" and not self._closing:
+            requested_by, t.resolution = t.resolution, None
+            t.status = TaskStatus.PENDING
+            t.escalated = False
+            t.end_time = None
+            await self._record([t], message=f"retry requested ({requested_by})")
+            self._wake = True
+
+    async def _validate(self, tasks: list[TaskState]) -> None:
+        if not tasks:
+            return
+        results = await self._act(ShiftActivities.validate_tasks,
+                                  ValidateInput(user_id=self.inp.user_id, day=self.inp.day, tasks=tasks))
+        verdict = {r.task_id: r for r in results}
+        passed = [t for t in tasks if verdict[t.task_id].ok]
+        for t in tasks:
+            r = verdict[t.task_id]
+            t.blocked_reason = None if r.ok else f"pre-validation failed: {r.reason}"
+            if not r.ok:
+                t.status = TaskStatus.PENDING
+                self._happened.append(f"task {t.short_id} failed pre-validation: {r.reason}")
+        fresh = [t for t in passed if t.status is TaskStatus.GENERATED]
+        for t in fresh:
+            t.status = TaskStatus.PRE_VALIDATED
+        if fresh:
+            await self._record(fresh, message="pre-validated")
+        for t in fresh:
+            t.status = TaskStatus.PENDING
+        changed = fresh + [t for t in tasks if t.blocked_reason]
+        if changed:
+            await self._record(changed, message="ready for assignment")
+        self._wake = True
+
+    async def _warn(self) -> None:
+        self.state.warned = True
+        self.state.notes.append(f"Deadline warning at {workflow.now().isoformat()}")
+        await self._try(ShiftActivities.flag_warning, self.state)
+
+    async def _checkpoint(self) -> None:
+        self.state.checkpoints += 1
+        changed, self._changed = self._changed, False
+        await self._try(ShiftActivities.checkpoint, CheckpointInput(state=self.state, changed=changed))
+        if self._happened:
+            await self._review()
+
+    async def _review(self) -> None:
+        assert self.state.deadline is not None
+        happened, self._happened = self._happened, []
+        generated = sum(1 for t in self.state.tasks if t.generated_by == "orchestrator")
+        req = ReviewRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
+                            now=workflow.now().isoformat(), deadline=self.state.deadline.isoformat(),
+                            tasks=[brief(t) for t in self.state.tasks], happened=happened,
+                            can_add=max(0, self.inp.max_tasks - generated))
+        try:
+            result = await workflow.execute_activity(
+                ShiftActivities.review, req, start_to_close_timeout=self._budget(300, 0.1),
+                retry_policy=self._agent_retry())
+        except ActivityError as err:
+            self.state.notes.append(f"Checkpoint review failed: {_reason(err)}")
+            return
+        self.state.reviews += 1
+        self.state.cost_usd += result.cost_usd
+        if result.note:
+            self.state.notes.append(f"Review: {result.note}")
+        revalidate = []
+        for ref in result.retry_task_ids:
+            t = self._find(ref)
+            if t is None:
+                continue
+            if t.blocked_reason:
+                revalidate.append(t)
+            elif t.status is TaskStatus.FAILED and t.escalated and t.task_id not in self._decisions:
+                t.resolution = "retried by the orchestrator"
+                self._decisions[t.task_id] = "retry"
+                await self._try(ShiftActivities.resolve_escalation,
+                                ResolveInput(user_id=self.inp.user_id, task_id=t.task_id, resolution="retry"))
+        new = [self._new_task(d, generated_by="orchestrator") for d in result.new_tasks[: req.can_add]]
+        self.state.tasks.extend(new)
+        if new:
+            await self._record(new, message="generated at checkpoint review")
+        await self._validate(revalidate + new)
+
+    async def _next_steps(self, report: StatusReport) -> str:
+        summary = (f"{len(report.completed)} completed, {len(report.in_progress)} in progress, "
+                   f"{len(report.failed)} failed, {len(report.not_started)} not started. "
+                   + " ".join(f"Failed {i.short_id}: {i.reason}." for i in report.failed))
+        try:
+            return await workflow.execute_activity(
+                ShiftActivities.next_steps,
+                NextStepsRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
+                                 summary=summary),
+                start_to_close_timeout=timedelta(seconds=120),
+                retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=NON_RETRYABLE))
+        except ActivityError:
+            unfinished = len(report.in_progress) + len(report.not_started) + len(report.failed)
+            return (f"Carry the {unfinished} unfinished task(s) into tomorrow's plan." if unfinished
+                    else "All tasks finished; plan fresh work tomorrow.")
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def _new_task(self, d: TaskDraft, *, generated_by: str, source_ref: str | None = None) -> TaskState:
+        task_id = str(workflow.uuid4())
+        return TaskState(task_id=task_id, short_id=task_id.replace("-", "")[:6], description=d.description,
+                         capabilities=d.capabilities, category=d.category, generated_by=generated_by,
+                         status=TaskStatus.GENERATED, source_ref=source_ref)
+
+    def _find(self, ref: str) -> TaskState | None:
+        ref = ref.strip().lower()
+        for t in self.state.tasks:
+            if ref in (t.task_id, t.short_id):
+                return t
+        return None
+
+    def _require(self, ref: str) -> TaskState:
+        t = self._find(ref)
+        if t is None:
+            raise ValueError(f"No task '{ref[:40]}' in today's shift.")
+        return t
+
+    def _budget(self, cap_seconds: float, share: float) -> timedelta:
+        return timedelta(seconds=max(30.0, min(cap_seconds, self.inp.window_seconds * share)))
+
+    def _agent_retry(self) -> RetryPolicy:
+        return RetryPolicy(initial_interval=timedelta(seconds=self.inp.retry_initial_seconds), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=self.inp.retry_max_seconds), maximum_attempts=3,
+                           non_retryable_error_types=NON_RETRYABLE)
+
+    async def _record(self, tasks: list[TaskState], *, kind: str = "status", message: str | None = None) -> None:
+        await self._act(ShiftActivities.record_tasks,
+                        RecordInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id,
+                                    tasks=tasks, kind=kind, message=message))
+
+    async def _act(self, fn, arg):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity(fn, arg, start_to_close_timeout=timedelta(seconds=60),
+                                               retry_policy=QUICK)
+
+    async def _try(self, fn, arg) -> None:  # type: ignore[no-untyped-def]
+        """An activity whose failure must not stop the day (notifications, snapshots)."""
+        try:
+            await self._act(fn, arg)
+        except ActivityError as err:
+            self.state.notes.append(f"{fn.__name__} failed: {_reason(err)}")
+
+    # ---- messages from Slack and from activities ---------------------------------------------------
+
+    @workflow.query
+    def get_state(self) -> DayState:
+        return self.state
+
+    @workflow.signal
+    def report_progress(self, sig: ProgressSignal) -> None:
+        t = self._find(sig.task_id)
+        if t is None or t.status is not TaskStatus.IN_PROGRESS:
+            return
+        t.progress = max(t.progress, max(0, min(100, sig.percent)))
+        t.progress_note = (sig.note or t.progress_note or "")[:200] or None
+        self._changed = True
+
+    def _open_for_changes(self) -> None:
+        if self._closing or self.state.phase in ("closing", "reporting", "done"):
+            raise ValueError("window closed: today's shift is over.")
+
+    @workflow.update
+    async def add_task(self, req: AddTaskRequest) -> TaskState:
+        if req.source_ref:
+            for t in self.state.tasks:
+                if t.source_ref == req.source_ref:
+                    return t
+        t = self._new_task(TaskDraft(description=req.description.strip(), capabilities=req.capabilities),
+                           generated_by="user", source_ref=req.source_ref)
+        t.status = TaskStatus.PENDING
+        self.state.tasks.append(t)
+        self._happened.append(f"user added task {t.short_id}")
+        self._changed = True
+        await self._record([t], message="added by the user during the window")
+        await self._validate([t])
+        return t
+
+    @add_task.validator
+    def _check_add(self, req: AddTaskRequest) -> None:
+        self._open_for_changes()
+        text = req.description.strip()
+        if not text:
+            raise ValueError("The task description is empty.")
+        if len(text) > MAX_DESCRIPTION:
+            raise ValueError(f"The task description is {len(text)} characters; the limit is {MAX_DESCRIPTION}.")
+        unknown = unknown_capabilities(req.capabilities)
+        if unknown:
+            raise ValueError(f"Unknown capability: {', '.join(unknown)}.")
+        if len(self.state.tasks) >= MAX_TASKS_PER_DAY:
+            raise ValueError(f"Today's shift already has {MAX_TASKS_PER_DAY} tasks.")
+
+    @workflow.update
+    async def edit_task(self, req: EditTaskRequest) -> TaskState:
+        t = self._require(req.task_ref)
+        t.description = req.description.strip()
+        self._changed = True
+        await self._record([t], kind="edited", message="description edited by the user")
+        return t
+
+    @edit_task.validator
+    def _check_edit(self, req: EditTaskRequest) -> None:
+        self._open_for_changes()
+        t = self._require(req.task_ref)
+        self._require_pending(t, "edited")
+        text = req.description.strip()
+        if not text:
+            raise ValueError("The new description is empty.")
+        if len(text) > MAX_DESCRIPTION:
+            raise ValueError(f"The new description is {len(text)} characters; the limit is {MAX_DESCRIPTION}.")
+
+    @workflow.update
+    async def cancel_task(self, ref: str) -> TaskState:
+        t = self._require(ref)
+        t.status = TaskStatus.CANCELLED
+        t.end_time = workflow.now()
+        self._changed = True
+        await self._record([t], message="cancelled by the user")
+        return t
+
+    @cancel_task.validator
+    def _check_cancel(self, ref: str) -> None:
+        self._open_for_changes()
+        self._require_pending(self._require(ref), "cancelled")
+
+    @staticmethod
+    def _require_pending(t: TaskState, verb: str) -> None:
+        if t.status is TaskStatus.IN_PROGRESS:
+            raise ValueError(f"Task {t.short_id} is in progress; in-progress tasks cannot be {verb}.")
+        if t.status in FINAL_STATUSES:
+            raise ValueError(f"Task {t.short_id} is already {t.status.value}; it cannot be {verb}.")
+
+    @workflow.update
+    async def retry_task(self, ref: str) -> TaskState:
+        return await self._decide(ref, "retry", "retried by you")
+
+    @retry_task.validator
+    def _check_retry(self, ref: str) -> None:
+        self._check_decision(ref)
+
+    @workflow.update
+    async def skip_task(self, ref: str) -> TaskState:
+        return await self._decide(ref, "skip", "skipped by you")
+
+    @skip_task.validator
+    def _check_skip(self, ref: str) -> None:
+        self._check_decision(ref)
+
+    def _check_decision(self, ref: str) -> None:
+        self._open_for_changes()
+        t = self._require(ref)
+        if t.status is not TaskStatus.FAILED or not t.escalated:
+            raise ValueError(f"Task {t.short_id} is {t.status.value} and not waiting for a decision.")
+        if t.task_id in self._decisions or t.resolution:
+            raise ValueError(f"Task {t.short_id} was already decided: {t.resolution}.")
+
+    async def _decide(self, ref: str, decision: str, resolution: str) -> TaskState:
+        t = self._require(ref)
+        t.resolution = resolution
+        self._decisions[t.task_id] = decision
+        self._changed = True
+        await self._act(ShiftActivities.resolve_escalation,
+                        ResolveInput(user_id=self.inp.user_id, task_id=t.task_id, resolution=decision))
+        return t

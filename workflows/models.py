@@ -1,0 +1,138 @@
+"""Workflow inputs, state and the status report. Small payloads: ids, summaries, numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from storage.models import TaskStatus
+
+TASK_QUEUE = "daily-tasks"
+OUTPUT_SUMMARY_CHARS = 400
+
+
+def day_workflow_id(user_id: str, day: str) -> str:
+    """The fixed id of a user's day, computable by the bot without a lookup."""
+    return f"day-{user_id}-{day}"
+
+
+class DayInput(BaseModel):
+    user_id: str
+    day: str
+    timezone: str = "UTC"
+    window_seconds: float = 10_800
+    checkpoint_seconds: float = 900
+    warning_seconds: float = 300
+    max_parallel: int = 3
+    scheduled_start: datetime | None = None
+    min_useful_seconds: float | None = None
+    grace_seconds: float = 120
+    heartbeat_timeout_seconds: float = 30
+    retry_initial_seconds: float = 5
+    retry_max_seconds: float = 60
+    max_tasks: int = 8
+
+
+class ScheduleInput(BaseModel):
+    """What a user's Temporal Schedule starts; the day's details are resolved when it fires."""
+
+    user_id: str
+    window_seconds: float = 10_800
+    checkpoint_seconds: float = 900
+    warning_seconds: float = 300
+    max_parallel: int = 3
+
+
+class TaskState(BaseModel):
+    task_id: str
+    short_id: str
+    description: str
+    capabilities: list[str] = Field(default_factory=list)
+    category: str = "general"
+    generated_by: str = "orchestrator"
+    status: TaskStatus = TaskStatus.GENERATED
+    assigned_to: str | None = None
+    progress: int = 0
+    progress_note: str | None = None
+    attempts: int = 0
+    rounds: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    output: str | None = None
+    error: str | None = None
+    blocked_reason: str | None = None
+    escalated: bool = False
+    resolution: str | None = None
+    cost_usd: float = 0.0
+    source_ref: str | None = None
+
+
+class DayState(BaseModel):
+    user_id: str
+    workflow_id: str
+    day: str
+    timezone: str
+    phase: str = "starting"
+    started_at: datetime | None = None
+    deadline: datetime | None = None
+    warned: bool = False
+    checkpoints: int = 0
+    reviews: int = 0
+    plan_summary: str = ""
+    notes: list[str] = Field(default_factory=list)
+    tasks: list[TaskState] = Field(default_factory=list)
+    cost_usd: float = 0.0
+
+
+class AddTaskRequest(BaseModel):
+    description: str
+    capabilities: list[str] = Field(default_factory=list)
+    source_ref: str | None = None
+
+
+class EditTaskRequest(BaseModel):
+    task_ref: str
+    description: str
+
+
+class ProgressSignal(BaseModel):
+    task_id: str
+    percent: int
+    note: str | None = None
+
+
+class ReportItem(BaseModel):
+    short_id: str
+    description: str
+    status: str
+    generated_by: str = "orchestrator"
+    duration_minutes: float | None = None
+    elapsed_minutes: float | None = None
+    progress: int = 0
+    output: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    resolution: str | None = None
+
+
+class StatusReport(BaseModel):
+    user_id: str
+    workflow_id: str
+    day: str
+    timezone: str
+    window_start: datetime
+    window_end: datetime
+    completed: list[ReportItem] = Field(default_factory=list)
+    in_progress: list[ReportItem] = Field(default_factory=list)
+    failed: list[ReportItem] = Field(default_factory=list)
+    not_started: list[ReportItem] = Field(default_factory=list)
+    cancelled: list[ReportItem] = Field(default_factory=list)
+    total_generated: int = 0
+    completion_rate: float = 0.0
+    average_task_minutes: float | None = None
+    time_used_minutes: float = 0.0
+    window_minutes: float = 180.0
+    next_steps: str = ""
+    cost_usd: float = 0.0
+    skipped_reason: str | None = None

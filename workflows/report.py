@@ -1,0 +1,124 @@
+"""Build the day's status report from workflow state (deterministic) and render it as text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from storage.models import TaskStatus
+from workflows.models import DayState, ReportItem, StatusReport, TaskState
+
+
+def _minutes(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() / 60, 1)
+
+
+def _item(t: TaskState, now: datetime) -> ReportItem:
+    return ReportItem(
+        short_id=t.short_id,
+        description=t.description,
+        status=t.status.value,
+        generated_by=t.generated_by,
+        duration_minutes=_minutes(t.start_time, t.end_time),
+        elapsed_minutes=_minutes(t.start_time, t.end_time or now),
+        progress=t.progress,
+        output=t.output,
+        reason=t.error or t.blocked_reason,
+        attempts=t.attempts,
+        resolution=t.resolution,
+    )
+
+
+def build_report(state: DayState, window_start: datetime, window_end: datetime, now: datetime,
+                 next_steps: str = "", skipped_reason: str | None = None) -> StatusReport:
+    groups: dict[str, list[ReportItem]] = {"completed": [], "in_progress": [], "failed": [], "not_started": [],
+                                            "cancelled": []}
+    for t in state.tasks:
+        item = _item(t, now)
+        if t.status is TaskStatus.COMPLETED:
+            groups["completed"].append(item)
+        elif t.status is TaskStatus.IN_PROGRESS:
+            groups["in_progress"].append(item)
+        elif t.status is TaskStatus.FAILED:
+            groups["failed"].append(item)
+        elif t.status is TaskStatus.CANCELLED:
+            groups["cancelled"].append(item)
+        else:
+            if not item.reason:
+                item.reason = "Not yet assigned"
+            groups["not_started"].append(item)
+    total = sum(len(v) for k, v in groups.items() if k != "cancelled")
+    durations = [i.duration_minutes for i in groups["completed"] if i.duration_minutes is not None]
+    starts = [t.start_time for t in state.tasks if t.start_time is not None]
+    used_end = min(now, window_end)
+    used = (used_end - min(starts)).total_seconds() / 60 if starts else 0.0
+    return StatusReport(
+        user_id=state.user_id,
+        workflow_id=state.workflow_id,
+        day=state.day,
+        timezone=state.timezone,
+        window_start=window_start,
+        window_end=window_end,
+        total_generated=total,
+        completion_rate=round(len(groups["completed"]) / total, 3) if total else 0.0,
+        average_task_minutes=round(sum(durations) / len(durations), 1) if durations else None,
+        time_used_minutes=round(max(0.0, used), 1),
+        window_minutes=round((window_end - window_start).total_seconds() / 60, 1),
+        next_steps=next_steps,
+        cost_usd=round(sum(t.cost_usd for t in state.tasks) + state.cost_usd, 4),
+        skipped_reason=skipped_reason,
+        **groups,
+    )
+
+
+def _clock(ts: datetime, tz: str) -> str:
+    return ts.astimezone(ZoneInfo(tz)).strftime("%-I:%M %p")
+
+
+def _brief(text: str | None, limit: int = 160) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_text(report: StatusReport) -> str:
+    """The spec's plain-text status format (console, logs, Slack fallback text)."""
+    lines = [
+        f"📋 Daily Task Summary - {report.day}",
+        f"Execution Window: {_clock(report.window_start, report.timezone)} - "
+        f"{_clock(report.window_end, report.timezone)} {report.timezone}",
+        "",
+    ]
+    if report.skipped_reason:
+        lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
+    lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")
+    for i in report.completed:
+        lines += [f"- {_brief(i.description)}",
+                  f"  Status: Completed | Duration: {i.duration_minutes or 0:g} min | Output: {_brief(i.output, 120)}"]
+    lines += ["", f"🔄 IN PROGRESS ({len(report.in_progress)} tasks)"]
+    for i in report.in_progress:
+        lines += [f"- {_brief(i.description)}",
+                  f"  Status: In Progress | Progress: {i.progress}% | Elapsed: {i.elapsed_minutes or 0:g} min"]
+    lines += ["", f"❌ FAILED ({len(report.failed)} tasks)"]
+    for i in report.failed:
+        extra = f" | Resolution: {i.resolution}" if i.resolution else ""
+        lines += [f"- {_brief(i.description)}",
+                  f"  Status: Failed | Reason: {_brief(i.reason, 120)} | Attempts: {i.attempts}{extra}"]
+    lines += ["", f"⏸️  NOT STARTED ({len(report.not_started)} tasks)"]
+    for i in report.not_started:
+        lines += [f"- {_brief(i.description)}", f"  Status: Pending | Reason: {_brief(i.reason, 120)}"]
+    if report.cancelled:
+        lines += ["", f"🚫 CANCELLED ({len(report.cancelled)} tasks)"]
+        lines += [f"- {_brief(i.description)}" for i in report.cancelled]
+    avg = f"{report.average_task_minutes:g} min" if report.average_task_minutes is not None else "n/a"
+    lines += [
+        "", "---", "Summary Stats:",
+        f"- Total Generated: {report.total_generated}",
+        f"- Completion Rate: {len(report.completed)}/{report.total_generated} ({report.completion_rate:.0%})",
+        f"- Average Task Time: {avg}",
+        f"- Total Time Used: {report.time_used_minutes:g} min (out of {report.window_minutes:g} min)",
+        f"- Cost: ${report.cost_usd:.4f}",
+        "", f"Next Steps: {report.next_steps or 'n/a'}",
+    ]
+    return "\n".join(lines)
