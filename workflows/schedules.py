@@ -35,7 +35,8 @@ def schedule_id(user_id: str) -> str:
 
 def build_schedule(inp: ScheduleInput, *, timezone: str, start_time: str, catchup: timedelta,
                    paused: bool = False, task_queue: str = TASK_QUEUE) -> Schedule:
-    hour, minute = (int(p) for p in start_time.split(":"))
+    """``start_time`` is HH:MM (or HH:MM:SS, which tests use to fire within seconds)."""
+    hour, minute, second = ([int(p) for p in start_time.split(":")] + [0])[:3]
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ScheduledShiftWorkflow.run, inp, id=f"sched-{inp.user_id}", task_queue=task_queue,
@@ -43,7 +44,7 @@ def build_schedule(inp: ScheduleInput, *, timezone: str, start_time: str, catchu
         ),
         spec=ScheduleSpec(
             calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)],
-                                            comment=f"{start_time} {timezone}")],
+                                            second=[ScheduleRange(second)], comment=f"{start_time} {timezone}")],
             time_zone_name=timezone,
         ),
         # SKIP: a stuck day never stacks a second one; catch-up: a late start keeps its deadline

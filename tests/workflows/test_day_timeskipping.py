@@ -17,6 +17,7 @@ from workflows.activities import ShiftActivities
 from workflows.daily_shift import DailyShiftWorkflow
 from workflows.models import AddTaskRequest, DayInput, EditTaskRequest, StatusReport
 from workflows.worker import build_worker
+from tests.workflows.test_replay import replay_and_maybe_record
 
 DAY = "2026-11-28"
 
@@ -37,7 +38,9 @@ async def run_day(env: WorkflowEnvironment, store: Store, agents: ScriptedAgents
                                                  task_queue=q)
         if during is not None:
             await during(handle)
-        return await handle.result()
+        report = await handle.result()
+        await replay_and_maybe_record(handle)
+        return report
 
 
 async def test_all_complete_day(ts_env: WorkflowEnvironment, store: Store) -> None:

