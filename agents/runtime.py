@@ -1,0 +1,288 @@
+"""ClaudeAgentRuntime: the real orchestrator and executors on the Claude Agent SDK and its CLI.
+
+Each agent run: reserve its budget cap against the user's day, run one SDK session with its own
+``CLAUDE_CONFIG_DIR`` under a concurrency limit, settle the real cost, and always disconnect the
+CLI (shielded, so a cancelled activity leaves no process behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from claude_agent_sdk import (
+    AssistantMessage,
+    CanUseToolShadowedWarning,
+    ClaudeAgentOptions,
+    ClaudeSDKClient,
+    HookMatcher,
+    ResultMessage,
+    SystemMessage,
+)
+
+from agents import prompts
+from agents.contracts import (
+    AdviceRequest,
+    AgentFailure,
+    ExecRequest,
+    ExecResult,
+    NextStepsRequest,
+    PlanRequest,
+    PlanResult,
+    ReviewRequest,
+    ReviewResult,
+    RunMonitor,
+)
+from agents.errors import classify, classify_result
+from agents.guard import WorkspaceGuard
+from agents.profiles import allowed_tools, builtin_tools
+from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
+from agents.digest import history_digest
+from storage.ledger import BudgetExceeded
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+# Our own MCP tools are auto-approved on purpose; every call (MCP or built-in) still passes the
+# PreToolUse guard, so the SDK's "can_use_tool is shadowed" warning is noise here.
+warnings.filterwarnings("ignore", category=CanUseToolShadowedWarning)
+_RETRY = re.compile(r"^RETRY:\s*(.+)$", re.MULTILINE)
+
+
+@dataclass
+class AgentConfig:
+    data_dir: Path
+    orchestrator_model: str = "claude-opus-4-5"
+    executor_model: str = "claude-haiku-4-5"
+    base_url: str | None = None
+    api_key: str | None = None
+    max_turns: int = 30
+    agent_budget_usd: float = 1.0
+    daily_budget_usd: float = 5.0
+    max_concurrent: int = 4
+    cli_max_retries: int = 2
+
+
+@dataclass
+class RunOutcome:
+    result: ResultMessage | None
+    session_id: str | None
+    text: str
+
+
+class ClaudeAgentRuntime:
+    def __init__(self, store: Store, config: AgentConfig, send_message: SendMessage | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.send_message = send_message
+        self._slots = asyncio.Semaphore(config.max_concurrent)
+
+    # ---- the AgentRuntime interface -------------------------------------------------------------
+
+    async def plan_day(self, req: PlanRequest) -> PlanResult:
+        ctx = self._ctx(req.user_id, req.workflow_id, req.day, f"orchestrator-{req.workflow_id}", req.deadline)
+        ctx.max_tasks = req.max_tasks
+        digest = await history_digest(self.store, req.user_id, datetime.fromisoformat(req.day).date())
+        tools = orchestrator_tools(ctx)
+        outcome = await self._run(ctx, f"plan:{req.workflow_id}", "orchestrator", prompts.plan_prompt(req, digest),
+                                  self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
+        return PlanResult(tasks=ctx.drafts, summary=outcome.text[:500], cost_usd=_cost(outcome))
+
+    async def review(self, req: ReviewRequest) -> ReviewResult:
+        ctx = self._ctx(req.user_id, req.workflow_id, req.day, f"orchestrator-{req.workflow_id}", req.deadline)
+        ctx.max_tasks = req.can_add
+        tools = orchestrator_tools(ctx)
+        key = f"review:{req.workflow_id}:{req.now}"
+        outcome = await self._run(ctx, key, "orchestrator", prompts.review_prompt(req),
+                                  self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
+        retry: list[str] = []
+        match = _RETRY.search(outcome.text)
+        if match and match.group(1).strip().lower() != "none":
+            retry = [r.strip() for r in match.group(1).split(",") if r.strip()]
+        return ReviewResult(new_tasks=ctx.drafts, retry_task_ids=retry, note=outcome.text.split("\nRETRY:")[0][:300],
+                            cost_usd=_cost(outcome))
+
+    async def advise(self, req: AdviceRequest) -> str:
+        return await self._ask(req.user_id, req.workflow_id, req.day, f"advise:{req.workflow_id}:{req.task.task_id}",
+                               prompts.advise_prompt(req))
+
+    async def next_steps(self, req: NextStepsRequest) -> str:
+        return await self._ask(req.user_id, req.workflow_id, req.day, f"next:{req.workflow_id}",
+                               prompts.next_steps_prompt(req))
+
+    async def run_task(self, req: ExecRequest, monitor: RunMonitor) -> ExecResult:
+        workspace = self.workspace(req.user_id, req.day, req.short_id)
+        ctx = self._ctx(req.user_id, req.workflow_id, req.day, f"executor-{req.short_id}-r{req.round}", req.deadline)
+        ctx.task_id, ctx.monitor, ctx.warn_at = req.task_id, monitor, req.warn_at
+        tools = executor_tools(ctx)
+        allowed = allowed_tools(req.capabilities)
+
+        async def record_denial(tool: str, reason: str) -> None:
+            await self.store.audit.record_denial(req.user_id, req.task_id, tool, reason)
+
+        guard = WorkspaceGuard(workspace, allowed, record_denial)
+        options = self._options(prompts.EXECUTOR, self.config.executor_model,
+                                [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
+                                builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
+        options.session_store = self.store.sessions  # type: ignore[assignment]
+        options.resume = monitor.resume_session_id
+        key = f"exec:{req.task_id}:r{req.round}:{monitor.resume_session_id or 'new'}:{datetime.now(UTC).isoformat()}"
+        try:
+            outcome = await self._run(ctx, key, "executor", prompts.execute_prompt(req, str(workspace)), options,
+                                      monitor=monitor, warn_at=req.warn_at)
+        except AgentFailure as failure:
+            if options.resume and "conversation" in failure.message.lower():
+                options.resume = None  # the stored session is gone: start over rather than fail
+                outcome = await self._run(ctx, key + ":fresh", "executor", prompts.execute_prompt(req, str(workspace)),
+                                          options, monitor=monitor, warn_at=req.warn_at)
+            else:
+                raise
+        artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file())
+        if ctx.completed_output is None and not artifacts:
+            raise AgentFailure("executor stopped without calling complete_task or producing an artifact",
+                               retryable=True, kind="Incomplete")
+        usage = (outcome.result.usage or {}) if outcome.result else {}
+        return ExecResult(output=ctx.completed_output or f"Artifacts: {', '.join(artifacts)}", artifacts=artifacts,
+                          session_id=outcome.session_id, cost_usd=_cost(outcome),
+                          input_tokens=int(usage.get("input_tokens", 0)),
+                          output_tokens=int(usage.get("output_tokens", 0)))
+
+    # ---- plumbing ---------------------------------------------------------------------------------
+
+    def workspace(self, user_id: str, day: str, short_id: str) -> Path:
+        path = (self.config.data_dir / "workspaces" / _safe(user_id) / _safe(day) / _safe(short_id)).resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
+        return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
+                            deadline=deadline, send_message=self.send_message)
+
+    def _env(self, config_dir: str) -> dict[str, str]:
+        env = {"CLAUDE_CONFIG_DIR": config_dir, "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+               "CLAUDE_CODE_MAX_RETRIES": str(self.config.cli_max_retries)}
+        if self.config.base_url:
+            env["ANTHROPIC_BASE_URL"] = self.config.base_url
+        if self.config.api_key:
+            env["ANTHROPIC_API_KEY"] = self.config.api_key
+        return env
+
+    def _options(self, system: str, model: str, mcp_tools: list[Any], builtins: list[str], ctx: AgentContext, *,
+                 cwd: Path | None = None, guard: WorkspaceGuard | None = None) -> ClaudeAgentOptions:
+        options = ClaudeAgentOptions(
+            system_prompt=system, model=model, tools=builtins, mcp_servers={"dayshift": server(mcp_tools)},
+            allowed_tools=tool_names(mcp_tools), setting_sources=[], strict_mcp_config=True,
+            max_turns=self.config.max_turns, max_budget_usd=self.config.agent_budget_usd,
+            cwd=str(cwd or self.config.data_dir), client_app="dayshift/0.1",
+        )
+        if guard is not None:
+            options.hooks = {"PreToolUse": [HookMatcher(matcher=None, hooks=[guard.pre_tool_use],  # type: ignore[list-item]
+                                                        on_failure="block")]}
+            options.can_use_tool = guard.can_use_tool
+        else:
+            options.permission_mode = "dontAsk"
+        return options
+
+    async def _ask(self, user_id: str, workflow_id: str, day: str, key: str, prompt: str) -> str:
+        ctx = self._ctx(user_id, workflow_id, day, f"orchestrator-{workflow_id}", "")
+        options = self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, [], [], ctx)
+        options.max_turns = 2
+        outcome = await self._run(ctx, key, "orchestrator", prompt, options)
+        return outcome.text.strip()[:1000]
+
+    async def _run(self, ctx: AgentContext, ledger_key: str, kind: str, prompt: str, options: ClaudeAgentOptions, *,
+                   monitor: RunMonitor | None = None, warn_at: str | None = None) -> RunOutcome:
+        try:
+            await self.store.ledger.reserve(ctx.user_id, ctx.day, ledger_key, amount_usd=self.config.agent_budget_usd,
+                                            daily_cap_usd=self.config.daily_budget_usd, agent_kind=kind,
+                                            task_id=ctx.task_id)
+        except BudgetExceeded as exc:
+            raise AgentFailure(str(exc), retryable=False, kind="BudgetExceeded") from exc
+        outcome: RunOutcome | None = None
+        try:
+            async with self._slots:
+                outcome = await self._session(options, prompt, monitor, warn_at)
+            return outcome
+        finally:
+            cost = _cost(outcome) if outcome else 0.0
+            usage = (outcome.result.usage or {}) if outcome and outcome.result else {}
+            await asyncio.shield(self.store.ledger.settle(
+                ctx.user_id, ledger_key, actual_usd=cost, input_tokens=int(usage.get("input_tokens", 0)),
+                output_tokens=int(usage.get("output_tokens", 0))))
+
+    async def _session(self, options: ClaudeAgentOptions, prompt: str, monitor: RunMonitor | None,
+                       warn_at: str | None) -> RunOutcome:
+        config_dir = tempfile.mkdtemp(prefix="claude-cfg-", dir=self._config_root())
+        options.env = {**options.env, **self._env(config_dir)}
+        client = ClaudeSDKClient(options)
+        texts: list[str] = []
+        result: ResultMessage | None = None
+        session_id: str | None = options.resume
+        wrap_up: asyncio.Task[None] | None = None
+        try:
+            await client.connect()
+            await client.query(prompt)
+            if warn_at:
+                wrap_up = asyncio.ensure_future(_wrap_up_at(client, warn_at))
+            async for message in client.receive_response():
+                if monitor is not None:
+                    monitor.touch()
+                if isinstance(message, SystemMessage) and message.subtype == "init":
+                    session_id = str(message.data.get("session_id") or session_id or "") or None
+                    if session_id and monitor is not None:
+                        monitor.set_session(session_id)
+                elif isinstance(message, AssistantMessage):
+                    texts += [b.text for b in message.content if hasattr(b, "text") and isinstance(b.text, str)]
+                elif isinstance(message, ResultMessage):
+                    result = message
+                    session_id = message.session_id or session_id
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+                raise
+            raise classify(exc) from exc
+        finally:
+            if wrap_up is not None:
+                wrap_up.cancel()
+            await asyncio.shield(_disconnect(client))
+            shutil.rmtree(config_dir, ignore_errors=True)
+        if result is not None and result.is_error:
+            raise classify_result(result)
+        final = (result.result if result and result.result else "\n".join(texts)) or ""
+        return RunOutcome(result=result, session_id=session_id, text=final)
+
+    def _config_root(self) -> str:
+        root = self.config.data_dir / "agent-config"
+        root.mkdir(parents=True, exist_ok=True)
+        return str(root)
+
+
+async def _wrap_up_at(client: ClaudeSDKClient, warn_at: str) -> None:
+    delay = (datetime.fromisoformat(warn_at) - datetime.now(UTC)).total_seconds()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    await client.query(prompts.WRAP_UP)
+
+
+async def _disconnect(client: ClaudeSDKClient) -> None:
+    try:
+        await asyncio.wait_for(client.disconnect(), timeout=10)
+    except Exception as exc:  # a dead CLI must not mask the real outcome
+        log.debug("disconnect failed: %s", exc)
+
+
+def _cost(outcome: RunOutcome | None) -> float:
+    return float(outcome.result.total_cost_usd or 0.0) if outcome and outcome.result else 0.0
+
+
+def _safe(part: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", part).strip(".")
+    return cleaned or "_"
+
