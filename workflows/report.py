@@ -12,7 +12,7 @@ from workflows.models import DayState, ReportItem, StatusReport, TaskState
 def _minutes(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
-    return round((end - start).total_seconds() / 60, 1)
+    return round((end - start).total_seconds() / 60, 2)
 
 
 def _item(t: TaskState, now: datetime) -> ReportItem:
@@ -63,9 +63,9 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
         window_end=window_end,
         total_generated=total,
         completion_rate=round(len(groups["completed"]) / total, 3) if total else 0.0,
-        average_task_minutes=round(sum(durations) / len(durations), 1) if durations else None,
-        time_used_minutes=round(max(0.0, used), 1),
-        window_minutes=round((window_end - window_start).total_seconds() / 60, 1),
+        average_task_minutes=round(sum(durations) / len(durations), 2) if durations else None,
+        time_used_minutes=round(max(0.0, used), 2),
+        window_minutes=round((window_end - window_start).total_seconds() / 60, 2),
         next_steps=next_steps,
         cost_usd=round(sum(t.cost_usd for t in state.tasks) + state.cost_usd, 4),
         skipped_reason=skipped_reason,
@@ -73,8 +73,14 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
     )
 
 
-def _clock(ts: datetime, tz: str) -> str:
-    return ts.astimezone(ZoneInfo(tz)).strftime("%-I:%M %p")
+def _clock(ts: datetime, tz: str, seconds: bool = False) -> str:
+    return ts.astimezone(ZoneInfo(tz)).strftime("%-I:%M:%S %p" if seconds else "%-I:%M %p")
+
+
+def duration(minutes: float | None) -> str:
+    """Minutes as the spec shows them; under a minute (compressed days) in seconds."""
+    minutes = minutes or 0.0
+    return f"{minutes:g} min" if minutes >= 1 or minutes == 0 else f"{minutes * 60:.0f} s"
 
 
 def _brief(text: str | None, limit: int = 160) -> str:
@@ -84,10 +90,11 @@ def _brief(text: str | None, limit: int = 160) -> str:
 
 def render_text(report: StatusReport) -> str:
     """The spec's plain-text status format (console, logs, Slack fallback text)."""
+    short = report.window_minutes < 60
     lines = [
         f"📋 Daily Task Summary - {report.day}",
-        f"Execution Window: {_clock(report.window_start, report.timezone)} - "
-        f"{_clock(report.window_end, report.timezone)} {report.timezone}",
+        f"Execution Window: {_clock(report.window_start, report.timezone, short)} - "
+        f"{_clock(report.window_end, report.timezone, short)} {report.timezone}",
         "",
     ]
     if report.skipped_reason:
@@ -95,11 +102,11 @@ def render_text(report: StatusReport) -> str:
     lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")
     for i in report.completed:
         lines += [f"- {_brief(i.description)}",
-                  f"  Status: Completed | Duration: {i.duration_minutes or 0:g} min | Output: {_brief(i.output, 120)}"]
+                  f"  Status: Completed | Duration: {duration(i.duration_minutes)} | Output: {_brief(i.output, 120)}"]
     lines += ["", f"🔄 IN PROGRESS ({len(report.in_progress)} tasks)"]
     for i in report.in_progress:
         lines += [f"- {_brief(i.description)}",
-                  f"  Status: In Progress | Progress: {i.progress}% | Elapsed: {i.elapsed_minutes or 0:g} min"]
+                  f"  Status: In Progress | Progress: {i.progress}% | Elapsed: {duration(i.elapsed_minutes)}"]
     lines += ["", f"❌ FAILED ({len(report.failed)} tasks)"]
     for i in report.failed:
         extra = f" | Resolution: {i.resolution}" if i.resolution else ""
@@ -111,13 +118,13 @@ def render_text(report: StatusReport) -> str:
     if report.cancelled:
         lines += ["", f"🚫 CANCELLED ({len(report.cancelled)} tasks)"]
         lines += [f"- {_brief(i.description)}" for i in report.cancelled]
-    avg = f"{report.average_task_minutes:g} min" if report.average_task_minutes is not None else "n/a"
+    avg = duration(report.average_task_minutes) if report.average_task_minutes is not None else "n/a"
     lines += [
         "", "---", "Summary Stats:",
         f"- Total Generated: {report.total_generated}",
         f"- Completion Rate: {len(report.completed)}/{report.total_generated} ({report.completion_rate:.0%})",
         f"- Average Task Time: {avg}",
-        f"- Total Time Used: {report.time_used_minutes:g} min (out of {report.window_minutes:g} min)",
+        f"- Total Time Used: {duration(report.time_used_minutes)} (out of {duration(report.window_minutes)})",
         f"- Cost: ${report.cost_usd:.4f}",
         "", f"Next Steps: {report.next_steps or 'n/a'}",
     ]

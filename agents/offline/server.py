@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class OfflineModel:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, executor_step_delay: float = 0.0) -> None:
+        """``executor_step_delay`` paces executors (seconds per turn) so a compressed demo day looks like work."""
         self.host = host
         self.port = port
+        self.executor_step_delay = executor_step_delay
         self.requests: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
 
@@ -81,6 +83,8 @@ class OfflineModel:
         self.requests.append({"role": conv.role, "turn": conv.turn, "model": conv.model, "tools": conv.tools,
                               "prompt": conv.prompt[-2000:], "stream": bool(body.get("stream"))})
         turn = respond(conv)
+        if conv.role == "execute":
+            turn.delay = max(turn.delay, self.executor_step_delay)
         if turn.delay:
             await asyncio.sleep(turn.delay)
         if turn.error is not None:
