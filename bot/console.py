@@ -52,3 +52,6 @@ class ConsoleNotifier:
 
     async def changed(self, user_id: str) -> None:
         return None
+
+    async def send_message(self, user_id: str, text: str) -> None:
+        self._say(f"🤖 message for {user_id}: {text}")

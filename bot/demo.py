@@ -30,7 +30,7 @@ def demo_input(window: float, timezone: str) -> DayInput:
 async def run_demo(settings: Settings, *, window: float, as_json: bool, live: bool = True) -> StatusReport:
     err = sys.stderr
     notifier = ConsoleNotifier(err)
-    async with open_services(settings, notifier, stale_after=max(20.0, window / 3),
+    async with open_services(settings, lambda _store: notifier, stale_after=max(20.0, window / 3),
                              offline_pace=min(2.0, window / 150)) as svc:
         inp = demo_input(window, settings.default_timezone)
         workflow_id = f"day-{DEMO_USER}-{inp.day}-{datetime.now(UTC):%H%M%S}"

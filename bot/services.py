@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -77,12 +77,14 @@ async def start_model(settings: Settings, pace: float = 0.0) -> tuple[str | None
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, notifier: Notifier, *, send_message: SendMessage | None = None,
+async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier], *,
                         with_worker: bool = True, stale_after: float = 300.0,
                         offline_pace: float = 0.0) -> AsyncIterator[Services]:
     register_secrets(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
+    notifier = make_notifier(store)
+    send_message: SendMessage | None = getattr(notifier, "send_message", None)
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
     try:

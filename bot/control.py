@@ -1,0 +1,215 @@
+"""What Slack asks of a shift, without Slack: add/edit/cancel/list/run/decide, routed to today's
+workflow (Temporal updates and queries) while a window is open, to SQLite otherwise.
+
+Every operation takes the acting user's id and only ever touches that user's tasks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from bot.settings import Settings, validate_start_time, validate_timezone
+from storage.models import Task, User
+from storage.store import Store
+from storage.tasks import NotFound
+from workflows.daily_shift import MAX_DESCRIPTION, DailyShiftWorkflow
+from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, ScheduleInput, TaskState
+from workflows.schedules import local_day, start_day_now, upsert_schedule
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class UserError(Exception):
+    """A problem with what the user asked; the message is shown to them as is."""
+
+
+def clean_text(text: str, *, limit: int = MAX_DESCRIPTION) -> str:
+    """Normalise task text: strip control characters and surrounding space; refuse empty or oversized text."""
+    text = unicodedata.normalize("NFC", _CONTROL.sub("", text or "")).strip()
+    if not text:
+        raise UserError("The task text is empty. Usage: `/dayshift add <what to do>`")
+    if len(text) > limit:
+        raise UserError(f"The task text is {len(text):,} characters; the limit is {limit:,}.")
+    return text
+
+
+@dataclass
+class AddOutcome:
+    short_id: str
+    description: str
+    when: str  # "today" (added to the running shift) or "next" (waits for the next shift)
+
+
+class ShiftControl:
+    def __init__(self, store: Store, client: Client, settings: Settings, *, task_queue: str = TASK_QUEUE) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.task_queue = task_queue
+
+    # ---- users and days ---------------------------------------------------------------------------
+
+    async def user(self, user_id: str, *, timezone: str | None = None) -> User:
+        return await self.store.users.ensure(
+            user_id, timezone=timezone or self.settings.default_timezone,
+            preferred_start_time=self.settings.default_start_time)
+
+    def day_id(self, user: User) -> str:
+        return f"day-{user.user_id}-{local_day(user.timezone)}"
+
+    async def live(self, user: User) -> WorkflowHandle[DailyShiftWorkflow, object] | None:
+        """Today's workflow handle if the window is open right now."""
+        handle = self.client.get_workflow_handle_for(DailyShiftWorkflow.run, self.day_id(user))  # type: ignore[arg-type]
+        try:
+            desc = await handle.describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return handle if desc.status == WorkflowExecutionStatus.RUNNING else None
+
+    async def state(self, user: User) -> DayState | None:
+        handle = await self.live(user)
+        return await handle.query(DailyShiftWorkflow.get_state) if handle else None
+
+    # ---- task operations ---------------------------------------------------------------------------
+
+    async def add(self, user_id: str, text: str, *, source_ref: str | None = None) -> AddOutcome:
+        description = clean_text(text)
+        user = await self.user(user_id)
+        handle = await self.live(user)
+        if handle is not None:
+            try:
+                t = await handle.execute_update(DailyShiftWorkflow.add_task,
+                                                AddTaskRequest(description=description, source_ref=source_ref))
+                return AddOutcome(t.short_id, t.description, "today")
+            except WorkflowUpdateFailedError as exc:
+                if "window closed" not in _cause(exc):
+                    raise UserError(_cause(exc)) from exc
+        task, _ = await self.store.tasks.create(user_id, description, generated_by="user", source_ref=source_ref)
+        return AddOutcome(task.short_id, task.description, "next")
+
+    async def edit(self, user_id: str, ref: str, text: str) -> str:
+        description = clean_text(text)
+        user = await self.user(user_id)
+        handle = await self.live(user)
+        if handle is not None:
+            state = await handle.query(DailyShiftWorkflow.get_state)
+            if _in_state(state, ref):
+                try:
+                    t = await handle.execute_update(DailyShiftWorkflow.edit_task,
+                                                    EditTaskRequest(task_ref=ref, description=description))
+                except WorkflowUpdateFailedError as exc:
+                    raise UserError(_cause(exc)) from exc
+                return t.short_id
+        task = await self._own_task(user_id, ref)
+        try:
+            return (await self.store.tasks.edit_pending(user_id, task.task_id, description)).short_id
+        except ValueError as exc:
+            raise UserError(f"Task {task.short_id} is {task.status.value}; only pending tasks can be edited.") from exc
+
+    async def cancel(self, user_id: str, ref: str) -> str:
+        user = await self.user(user_id)
+        handle = await self.live(user)
+        if handle is not None:
+            state = await handle.query(DailyShiftWorkflow.get_state)
+            if _in_state(state, ref):
+                try:
+                    t = await handle.execute_update(DailyShiftWorkflow.cancel_task, ref)
+                except WorkflowUpdateFailedError as exc:
+                    raise UserError(_cause(exc)) from exc
+                return t.short_id
+        task = await self._own_task(user_id, ref)
+        try:
+            return (await self.store.tasks.cancel_pending(user_id, task.task_id)).short_id
+        except ValueError as exc:
+            raise UserError(f"Task {task.short_id} is {task.status.value}; only pending tasks can be cancelled.") from exc
+
+    async def decide(self, user_id: str, task_id: str, decision: str) -> str:
+        """Retry or Skip from an escalation DM; only the task's owner may decide."""
+        if decision not in ("retry", "skip"):
+            raise UserError("Unknown decision.")
+        task = await self._own_task(user_id, task_id)
+        if not task.workflow_id:
+            raise UserError(f"Task {task.short_id} is not part of a running shift.")
+        handle = self.client.get_workflow_handle_for(DailyShiftWorkflow.run, task.workflow_id)  # type: ignore[arg-type]
+        update = DailyShiftWorkflow.retry_task if decision == "retry" else DailyShiftWorkflow.skip_task
+        try:
+            await handle.execute_update(update, task.task_id)
+        except WorkflowUpdateFailedError as exc:
+            raise UserError(_cause(exc)) from exc
+        except RPCError as exc:
+            raise UserError(f"Task {task.short_id}'s shift is over; nothing to {decision}.") from exc
+        return task.short_id
+
+    async def tasks_today(self, user_id: str) -> tuple[DayState | None, list[Task]]:
+        """(live state or None, the user's tasks waiting for the next shift)."""
+        user = await self.user(user_id)
+        return await self.state(user), await self.store.tasks.pending_unassigned(user_id)
+
+    async def run_now(self, user_id: str) -> str:
+        user = await self.user(user_id)
+        day = local_day(user.timezone)
+        inp = DayInput(user_id=user_id, day=day, timezone=user.timezone, window_seconds=self.settings.window_seconds,
+                       checkpoint_seconds=self.settings.checkpoint_seconds,
+                       warning_seconds=self.settings.warning_seconds, max_parallel=self.settings.max_parallel_tasks)
+        try:
+            handle = await start_day_now(self.client, inp, task_queue=self.task_queue)
+        except WorkflowAlreadyStartedError as exc:
+            raise UserError(f"Today's shift ({day}) has already run or is running; one shift per day.") from exc
+        return handle.id
+
+    async def save_settings(self, user_id: str, *, timezone: str, start_time: str, channel: str | None,
+                            paused: bool) -> User:
+        try:
+            tz = validate_timezone(timezone)
+            start = validate_start_time(start_time, allow_any=self.settings.allow_any_start_time)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        if channel is not None and not re.fullmatch(r"[CGD][A-Z0-9]{2,20}", channel):
+            raise UserError("The notification channel must be a channel id like C0123ABCD (or empty for a DM).")
+        user = await self.user(user_id)
+        user = user.model_copy(update={"timezone": tz, "preferred_start_time": start, "slack_channel": channel,
+                                       "paused": paused})
+        await self.store.users.save(user)
+        await upsert_schedule(
+            self.client, ScheduleInput(user_id=user_id, window_seconds=self.settings.window_seconds,
+                                       checkpoint_seconds=self.settings.checkpoint_seconds,
+                                       warning_seconds=self.settings.warning_seconds,
+                                       max_parallel=self.settings.max_parallel_tasks),
+            timezone=tz, start_time=start, catchup=timedelta(seconds=self.settings.catchup_seconds), paused=paused,
+            task_queue=self.task_queue)
+        return user
+
+    async def next_start(self, user: User) -> str:
+        from workflows.schedules import next_start
+
+        when = await next_start(self.client, user.user_id)
+        if when is None:
+            return "paused" if user.paused else "not scheduled (open settings to schedule it)"
+        return when.astimezone(ZoneInfo(user.timezone)).strftime("%a %d %b, %H:%M %Z")
+
+    async def _own_task(self, user_id: str, ref: str) -> Task:
+        try:
+            return await self.store.tasks.find(user_id, ref)
+        except NotFound:
+            raise UserError(f"No task `{ref[:40]}` among your tasks.") from None
+
+
+def _in_state(state: DayState, ref: str) -> TaskState | None:
+    ref = ref.strip().lower()
+    return next((t for t in state.tasks if ref in (t.task_id, t.short_id)), None)
+
+
+def _cause(exc: WorkflowUpdateFailedError) -> str:
+    message = str(getattr(exc.cause, "message", None) or exc.cause or exc)
+    return message.removeprefix("ValueError: ")
+
