@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(client: AsyncWebClient, deps: BotDeps) -> AsyncApp:
-    app = AsyncApp(client=client, token_verification_enabled=False, ignoring_self_events_enabled=True,
+    app = AsyncApp(client=client, ignoring_self_events_enabled=True,
                    request_verification_enabled=False, process_before_response=False)
     register_all(app, deps)
 

