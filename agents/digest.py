@@ -26,7 +26,7 @@ async def history_digest(store: Store, user_id: str, today: date) -> str:
     if not totals:
         lines.append("- no history yet")
     for row in totals:
-        avg = f"{float(row['avg_seconds']) / 60:.0f} min avg" if row["avg_seconds"] else "n/a"
+        avg = f"{float(str(row['avg_seconds'])) / 60:.0f} min avg" if row["avg_seconds"] else "n/a"
         lines.append(f"- {row['day']}: {row['completed']}/{row['total']} completed, {row['failed']} failed, {avg}")
     yesterday = (today - timedelta(days=1)).isoformat()
     rows = await store.history.day(user_id, yesterday)

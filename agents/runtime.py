@@ -41,11 +41,11 @@ from agents.contracts import (
     ReviewResult,
     RunMonitor,
 )
+from agents.digest import history_digest
 from agents.errors import classify, classify_result
 from agents.guard import WorkspaceGuard
 from agents.profiles import allowed_tools, builtin_tools
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
-from agents.digest import history_digest
 from storage.ledger import BudgetExceeded
 from storage.store import Store
 

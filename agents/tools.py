@@ -81,7 +81,7 @@ def shared_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
             statuses = None if status == "all" else [TaskStatus(status)]
         except ValueError:
             return _err(f"unknown status {status!r}; use one of: all, " + ", ".join(s.value for s in TaskStatus))
-        rows = await ctx.store.tasks.list(ctx.user_id, statuses=statuses, workflow_id=ctx.workflow_id)
+        rows = await ctx.store.tasks.for_user(ctx.user_id, statuses=statuses, workflow_id=ctx.workflow_id)
         return _ok([{"id": t.short_id, "status": t.status.value, "progress": t.progress,
                      "description": t.description[:200]} for t in rows[:50]])
 

@@ -70,7 +70,8 @@ def task_line(t: TaskState) -> str:
     icon = STATUS_ICON.get(t.status.value, "•")
     line = f"{icon} `{t.short_id}` {escape(t.description[:150])}"
     if t.status is TaskStatus.IN_PROGRESS:
-        line += f"\n      {bar(t.progress)} {t.progress}%" + (f" · {escape(t.progress_note)}" if t.progress_note else "")
+        note = f" · {escape(t.progress_note)}" if t.progress_note else ""
+        line += f"\n      {bar(t.progress)} {t.progress}%{note}"
     elif t.error or t.blocked_reason:
         line += f"\n      _{escape((t.error or t.blocked_reason or '')[:200])}_"
     return line
@@ -126,8 +127,9 @@ def report_blocks(report: StatusReport) -> list[Block]:
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=window)]))
     if report.skipped_reason:
         blocks.append(md(f"⏭️ *Shift skipped:* {escape(report.skipped_reason)}"))
-    for title, items, fmt in (("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),
-                              ("❌ FAILED", report.failed, "failed"), ("⏸️ NOT STARTED", report.not_started, "pending")):
+    groups = (("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),
+              ("❌ FAILED", report.failed, "failed"), ("⏸️ NOT STARTED", report.not_started, "pending"))
+    for title, items, fmt in groups:
         blocks.append(md(f"*{title} ({len(items)} tasks)*\n{_item_lines(items, fmt)}"))
     avg = duration(report.average_task_minutes) if report.average_task_minutes is not None else "n/a"
     blocks.append(DividerBlock())

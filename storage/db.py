@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -101,13 +102,33 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction; commits on success, rolls back on any exception."""
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self._conn
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting out another process's writer.
+
+        SQLite's busy handler covers most waits, but a WAL snapshot conflict (SQLITE_BUSY_SNAPSHOT) is
+        reported at once; it clears as soon as the other writer commits, so retry with a short backoff.
+        """
+        delay = 0.005
+        waited = 0.0
+        while True:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                transient = "locked" in str(exc) or "busy" in str(exc)
+                if not transient or waited > BUSY_TIMEOUT_MS / 1000:
+                    raise
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 0.2)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement in its own transaction; returns the affected row count."""
@@ -120,13 +141,15 @@ class Database:
             await conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        cur = await self._conn.execute(sql, params)
-        return list(await cur.fetchall())
+        # Closing the cursor ends the implicit read transaction, so this connection never writes
+        # from a stale WAL snapshot later.
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        cur = await self._conn.execute(sql, params)
-        row: aiosqlite.Row | None = await cur.fetchone()
-        return row
+        async with self._conn.execute(sql, params) as cur:
+            row: aiosqlite.Row | None = await cur.fetchone()
+            return row
 
 
 def _split_sql(sql: str) -> list[str]:

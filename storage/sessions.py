@@ -61,7 +61,7 @@ class SqliteSessionStore:
         return [{"session_id": r["session_id"], "mtime": int(r["mtime"])} for r in rows]
 
     async def delete(self, key: dict[str, Any]) -> None:
-        if "subpath" in key and key["subpath"]:
+        if key.get("subpath"):
             await self.db.execute(
                 "DELETE FROM agent_sessions WHERE project_key = ? AND session_id = ? AND subpath = ?",
                 (key["project_key"], key["session_id"], key["subpath"]),

@@ -118,7 +118,7 @@ class TaskRepository:
             raise NotFound(ref)
         return _to_task(rows[0])
 
-    async def list(
+    async def for_user(
         self,
         user_id: str,
         *,
@@ -162,7 +162,7 @@ class TaskRepository:
                 " AND workflow_id IS NULL",
                 (workflow_id, utcnow(), user_id),
             )
-        return await self.list(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
+        return await self.for_user(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
 
     async def upsert(self, task: Task) -> None:
         """Mirror a task as the workflow sees it. Never moves a task between users."""

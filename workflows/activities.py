@@ -96,7 +96,8 @@ class ArchiveInput(BaseModel):
 
 def to_row(user_id: str, workflow_id: str, t: TaskState) -> Task:
     return Task(
-        task_id=t.task_id, user_id=user_id, short_id=t.short_id, created_at=(t.start_time or datetime.now()).isoformat(),
+        task_id=t.task_id, user_id=user_id, short_id=t.short_id,
+        created_at=(t.start_time or datetime.now(ZoneInfo("UTC"))).isoformat(),
         generated_by=t.generated_by, assigned_to=t.assigned_to, description=t.description,
         capabilities=t.capabilities, category=t.category, status=t.status,
         start_time=t.start_time.isoformat() if t.start_time else None,

@@ -7,7 +7,10 @@ at the deadline cancel what still runs -> report -> deliver -> archive.
 from __future__ import annotations
 
 import asyncio
+import builtins
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -38,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.report import build_report
 
+P = TypeVar("P")
+R = TypeVar("R")
 NON_RETRYABLE = ["InvalidTask", "BudgetExceeded", "PermissionDenied", "MaxTurns", "AuthError"]
 MAX_TASKS_PER_DAY = 30
 MAX_DESCRIPTION = 2_000
@@ -106,7 +111,7 @@ class DailyShiftWorkflow:
                           now=workflow.now().isoformat(), deadline=self.state.deadline.isoformat(),
                           user_tasks=[brief(t) for t in self.state.tasks], max_tasks=self.inp.max_tasks)
         try:
-            plan = await workflow.execute_activity(
+            plan = await workflow.execute_activity_method(
                 ShiftActivities.plan_day, req, start_to_close_timeout=self._budget(600, 0.25),
                 heartbeat_timeout=None, retry_policy=self._agent_retry())
         except ActivityError as err:
@@ -138,7 +143,7 @@ class DailyShiftWorkflow:
             if wake_at > now:
                 try:
                     await workflow.wait_condition(lambda: self._wake, timeout=wake_at - now)
-                except asyncio.TimeoutError:
+                except builtins.TimeoutError:
                     pass
             now = workflow.now()
             if not self.state.warned and now >= warn_at:
@@ -168,7 +173,7 @@ class DailyShiftWorkflow:
         report.next_steps = await self._next_steps(report) if not skipped else "Nothing ran today."
         await self._act(ShiftActivities.save_report, report)
         try:
-            await workflow.execute_activity(
+            await workflow.execute_activity_method(
                 ShiftActivities.deliver_report, report, start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                                          maximum_interval=timedelta(seconds=60), maximum_attempts=8))
@@ -204,7 +209,7 @@ class DailyShiftWorkflow:
         t.error = None
         await self._record([t], message=f"assigned to {t.assigned_to}")
         warn_at = self.state.deadline - timedelta(seconds=self.inp.warning_seconds)
-        handle = workflow.start_activity(
+        handle = workflow.start_activity_method(
             ShiftActivities.execute_task,
             ExecRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
                         task_id=t.task_id, short_id=t.short_id, description=t.description,
@@ -215,7 +220,7 @@ class DailyShiftWorkflow:
             retry_policy=self._agent_retry(),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
-        self._handles[t.task_id] = handle  # type: ignore[assignment]
+        self._handles[t.task_id] = handle
         try:
             result = await handle
         except ActivityError as err:
@@ -306,7 +311,7 @@ class DailyShiftWorkflow:
                             tasks=[brief(t) for t in self.state.tasks], happened=happened,
                             can_add=max(0, self.inp.max_tasks - generated))
         try:
-            result = await workflow.execute_activity(
+            result = await workflow.execute_activity_method(
                 ShiftActivities.review, req, start_to_close_timeout=self._budget(300, 0.1),
                 retry_policy=self._agent_retry())
         except ActivityError as err:
@@ -339,7 +344,7 @@ class DailyShiftWorkflow:
                    f"{len(report.failed)} failed, {len(report.not_started)} not started. "
                    + " ".join(f"Failed {i.short_id}: {i.reason}." for i in report.failed))
         try:
-            return await workflow.execute_activity(
+            return await workflow.execute_activity_method(
                 ShiftActivities.next_steps,
                 NextStepsRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
                                  summary=summary),
@@ -384,11 +389,11 @@ class DailyShiftWorkflow:
                         RecordInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id,
                                     tasks=tasks, kind=kind, message=message))
 
-    async def _act(self, fn, arg):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(fn, arg, start_to_close_timeout=timedelta(seconds=60),
-                                               retry_policy=QUICK)
+    async def _act(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P) -> R:
+        return await workflow.execute_activity_method(fn, arg, start_to_close_timeout=timedelta(seconds=60),
+                                                      retry_policy=QUICK)
 
-    async def _try(self, fn, arg) -> None:  # type: ignore[no-untyped-def]
+    async def _try(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P) -> None:
         """An activity whose failure must not stop the day (notifications, snapshots)."""
         try:
             await self._act(fn, arg)

@@ -26,7 +26,7 @@ class ScheduledShiftWorkflow:
     @workflow.run
     async def run(self, inp: ScheduleInput) -> str:
         fired_at = workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()
-        day = await workflow.execute_activity(
+        day = await workflow.execute_activity_method(
             ShiftActivities.resolve_day, ResolveDayInput(schedule=inp, fired_at=fired_at),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=5))
         day_id = day_workflow_id(day.user_id, day.day)

@@ -41,7 +41,8 @@ class Conversation:
         conv.prompt = "\n".join(t for m in messages if m.get("role") == "user" for t in _texts(m.get("content")))
         conv.turn = sum(1 for m in messages if m.get("role") == "assistant")
         if messages and messages[-1].get("role") == "user" and isinstance(messages[-1].get("content"), list):
-            conv.results = [b for b in messages[-1]["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+            last = messages[-1]["content"]
+            conv.results = [b for b in last if isinstance(b, dict) and b.get("type") == "tool_result"]
         return conv
 
     @property

@@ -19,7 +19,8 @@ DAY = "2026-11-28"
 
 
 def exec_req(description: str, caps: list[str] | None = None, short: str = "abc123") -> ExecRequest:
-    return ExecRequest(user_id="U1", workflow_id=f"day-U1-{DAY}", day=DAY, task_id=str(uuid.uuid4()), short_id=short,
+    return ExecRequest(user_id="U1", workflow_id=f"day-U1-{DAY}", day=DAY, task_id=str(uuid.uuid4()),
+                       short_id=short,
                        description=description, capabilities=caps or ["files"], deadline="2099-01-01T00:00:00+00:00",
                        warn_at="2099-01-01T00:00:00+00:00")
 
@@ -29,7 +30,8 @@ async def test_plan_creates_tasks_through_the_mcp_tool(runtime: ClaudeAgentRunti
     await store.users.ensure("U1")
     req = PlanRequest(user_id="U1", workflow_id=f"day-U1-{DAY}", day=DAY, now=f"{DAY}T08:00:00+00:00",
                       deadline=f"{DAY}T11:00:00+00:00",
-                      user_tasks=[TaskBrief(task_id="t", short_id="aaaaaa", description="user thing", status="pending")])
+                      user_tasks=[TaskBrief(task_id="t", short_id="aaaaaa", description="user thing",
+                                            status="pending")])
     plan = await runtime.plan_day(req)
     assert 3 <= len(plan.tasks) <= 8
     assert all(t.capabilities and t.description for t in plan.tasks)

@@ -49,11 +49,11 @@ async def test_bad_input_gets_clear_errors_and_changes_nothing(bot: Bot) -> None
     for text, expected in BAD_INPUTS:
         reply = await bot.command("UA", text)
         assert expected in reply, (text[:40], reply)
-    assert await bot.store.tasks.list("UA") == []
+    assert await bot.store.tasks.for_user("UA") == []
     # Control characters are stripped; mrkdwn/mentions are stored as text and escaped when echoed back.
     reply = await bot.command("UA", "add \x00\x07Ping <!channel> about *prod* `; DROP TABLE tasks;--")
     assert "&lt;!channel&gt;" in reply and "<!channel>" not in reply
-    [task] = await bot.store.tasks.list("UA")
+    [task] = await bot.store.tasks.for_user("UA")
     assert task.description == "Ping <!channel> about *prod* `; DROP TABLE tasks;--"
     # Another user's task id is invisible: B can neither edit nor cancel A's task.
     for text in (f"edit {task.short_id} hijack", f"cancel {task.short_id}", f"edit {task.task_id} hijack"):
@@ -68,7 +68,7 @@ async def test_shortcut_adds_a_task_once_even_if_delivered_twice(bot: Bot) -> No
         eid = await bot.slack.send("interactive", payload)
         await bot.slack.wait_ack(eid)
     await bot.slack.wait_for(lambda: len([r for r in bot.slack.responses if "Added" in r.get("text", "")]) == 2)
-    tasks = await bot.store.tasks.list("UA")
+    tasks = await bot.store.tasks.for_user("UA")
     assert len(tasks) == 1
     assert tasks[0].description.startswith("Please review the Q3 budget doc\n(from https://fake.slack/archives/C1/")
     assert tasks[0].source_ref == "T1/C1/1700000123.000400"

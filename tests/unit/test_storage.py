@@ -35,7 +35,7 @@ async def test_reopen_keeps_data(tmp_path) -> None:
     await s.tasks.create("U1", "write the weekly summary", generated_by="user")
     await s.close()
     s2 = await Store.open(path)
-    assert [t.description for t in await s2.tasks.list("U1")] == ["write the weekly summary"]
+    assert [t.description for t in await s2.tasks.for_user("U1")] == ["write the weekly summary"]
     await s2.close()
 
 
@@ -111,7 +111,7 @@ async def test_user_scoping(store: Store) -> None:
     forged = b_task.model_copy(update={"user_id": "UA", "description": "hijacked"})
     await store.tasks.upsert(forged)
     assert (await store.tasks.get("UB", b_task.task_id)).description == "B's private task"
-    assert await store.tasks.list("UA") == []
+    assert await store.tasks.for_user("UA") == []
     await store.memory.set("UB", "secret", "b-only", "agent")
     assert await store.memory.get("UA", "secret") is None
     assert await store.tasks.events("UA", b_task.task_id) == []
@@ -148,7 +148,7 @@ async def test_retention_purge(store: Store) -> None:
     today = date(2026, 11, 28)
     for age in (1, 89, 90, 91, 200):
         day = (today - timedelta(days=age)).isoformat()
-        t, _ = await store.tasks.create("U1", f"age {age}", generated_by="orchestrator", workflow_id=f"w{age}")
+        await store.tasks.create("U1", f"age {age}", generated_by="orchestrator", workflow_id=f"w{age}")
         await store.history.archive_day("U1", f"w{age}", day)
     removed = await store.history.purge(today, keep_days=90)
     assert removed == 2
@@ -225,11 +225,13 @@ async def test_concurrent_writers_in_process_and_across_connections(tmp_path) ->
         await s.tasks.set_progress("U1", t.task_id, 50)
         await s.tasks.transition("U1", t.task_id, TaskStatus.COMPLETED, fields={"output": f"o{i}"})
 
-    await asyncio.gather(*(work(i, a if i % 2 else b) for i in range(20)))
-    done = await a.tasks.list("U1", statuses=[TaskStatus.COMPLETED])
-    assert len(done) == 20
-    await a.close()
-    await b.close()
+    try:
+        await asyncio.gather(*(work(i, a if i % 2 else b) for i in range(20)))
+        done = await a.tasks.for_user("U1", statuses=[TaskStatus.COMPLETED])
+        assert len(done) == 20
+    finally:
+        await a.close()
+        await b.close()
 
 
 async def test_session_store_passes_sdk_conformance(tmp_path) -> None:

@@ -14,16 +14,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from storage.models import TaskStatus
 from storage.store import Store
 from tests.fakes.agents import RecordingNotifier, ScriptedAgents
 from tests.workflows.conftest import queue
 from workflows.activities import ShiftActivities
-from workflows.daily_shift import DailyShiftWorkflow
 from workflows.models import DayInput, ScheduleInput, StatusReport
 from workflows.schedules import local_day, next_start, schedule_id, start_day_now, upsert_schedule
 from workflows.worker import WORKFLOWS, build_worker
@@ -111,14 +110,14 @@ async def test_worker_killed_mid_task_restarts_and_finishes(dev_env: WorkflowEnv
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     proc = spawn()
+    store = await Store.open(db)
     try:
         assert proc.stdout is not None and b"worker ready" in proc.stdout.readline()
         handle = await start_day_now(dev_env.client, short_day("UK", window_seconds=15, checkpoint_seconds=5,
                                                                 warning_seconds=3, heartbeat_timeout_seconds=2),
                                      task_queue=q)
-        store = await Store.open(db)
         for _ in range(100):
-            if await store.tasks.list("UK", statuses=[TaskStatus.IN_PROGRESS]):
+            if await store.tasks.for_user("UK", statuses=[TaskStatus.IN_PROGRESS]):
                 break
             await asyncio.sleep(0.1)
         else:
@@ -130,13 +129,17 @@ async def test_worker_killed_mid_task_restarts_and_finishes(dev_env: WorkflowEnv
     finally:
         proc.kill()
         proc.wait()
-    lines = [json.loads(x) for x in Path(events).read_text().splitlines()]
-    completions = [x["task_id"] for x in lines if x["kind"] == "completed"]
-    assert len(report.completed) == 3 and len(completions) == len(set(completions)) == 3
-    assert [x for x in lines if x["kind"] == "report"] == [
-        {"kind": "report", "workflow_id": "day-UK-2026-11-28", "completed": 3}]
-    history = await store.history.day("UK", "2026-11-28")
-    assert sorted(h.status for h in history) == ["completed"] * 3
-    retried = [e for h in history for e in await store.tasks.events("UK", h.task_id) if e.kind == "retry"]
-    assert retried, "the interrupted task should have been retried after the heartbeat timeout"
-    await store.close()
+        await store.close()
+    store = await Store.open(db)
+    try:
+        lines = [json.loads(x) for x in Path(events).read_text().splitlines()]
+        completions = [x["task_id"] for x in lines if x["kind"] == "completed"]
+        assert len(report.completed) == 3 and len(completions) == len(set(completions)) == 3
+        assert [x for x in lines if x["kind"] == "report"] == [
+            {"kind": "report", "workflow_id": "day-UK-2026-11-28", "completed": 3}]
+        history = await store.history.day("UK", "2026-11-28")
+        assert sorted(h.status for h in history) == ["completed"] * 3
+        retried = [e for h in history for e in await store.tasks.events("UK", h.task_id) if e.kind == "retry"]
+        assert retried, "the interrupted task should have been retried after the heartbeat timeout"
+    finally:
+        await store.close()

@@ -13,11 +13,11 @@ from storage.models import TaskStatus
 from storage.store import Store
 from tests.fakes.agents import RecordingNotifier, ScriptedAgents
 from tests.workflows.conftest import queue
+from tests.workflows.test_replay import replay_and_maybe_record
 from workflows.activities import ShiftActivities
 from workflows.daily_shift import DailyShiftWorkflow
 from workflows.models import AddTaskRequest, DayInput, EditTaskRequest, StatusReport
 from workflows.worker import build_worker
-from tests.workflows.test_replay import replay_and_maybe_record
 
 DAY = "2026-11-28"
 
@@ -55,7 +55,7 @@ async def test_all_complete_day(ts_env: WorkflowEnvironment, store: Store) -> No
     # Archived, with the spec's lifecycle in the audit trail.
     history = await store.history.day("U1", DAY)
     assert sorted(h.status for h in history) == ["completed"] * 3
-    assert await store.tasks.list("U1") == []
+    assert await store.tasks.for_user("U1") == []
     events = await store.tasks.events("U1", history[0].task_id)
     assert [e.to_status for e in events if e.kind == "status"] == [
         "generated", "pre_validated", "pending", "in_progress", "completed"]
