@@ -81,7 +81,8 @@ class OfflineModel:
             return _error(400, "invalid_request_error", "body is not JSON")
         conv = Conversation.parse(body)
         self.requests.append({"role": conv.role, "turn": conv.turn, "model": conv.model, "tools": conv.tools,
-                              "prompt": conv.prompt[-2000:], "stream": bool(body.get("stream"))})
+                              "prompt": conv.prompt[-2000:], "prompt_chars": len(conv.prompt),
+                              "body_bytes": request.content_length or 0, "stream": bool(body.get("stream"))})
         turn = respond(conv)
         if conv.role == "execute":
             turn.delay = max(turn.delay, self.executor_step_delay)

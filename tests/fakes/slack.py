@@ -24,6 +24,8 @@ class FakeSlack:
         self.responses: list[dict[str, Any]] = []
         self.acks: dict[str, dict[str, Any]] = {}
         self.ack_events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.sent_at: dict[str, float] = {}
+        self.acked_at: dict[str, float] = {}
         self.failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = defaultdict(list)
         self.user_tz: dict[str, str] = {}
         self._ts = itertools.count(1)
@@ -134,6 +136,7 @@ class FakeSlack:
             if msg.type == WSMsgType.TEXT:
                 data = json.loads(msg.data)
                 if "envelope_id" in data:
+                    self.acked_at[data["envelope_id"]] = asyncio.get_running_loop().time()
                     self.acks[data["envelope_id"]] = data
                     self.ack_events[data["envelope_id"]].set()
         return ws
@@ -142,6 +145,7 @@ class FakeSlack:
                    **extra: Any) -> str:
         assert self._ws is not None, "no socket-mode client connected"
         eid = envelope_id or uuid.uuid4().hex
+        self.sent_at[eid] = asyncio.get_running_loop().time()
         await self._ws.send_json({"envelope_id": eid, "type": kind, "payload": payload,
                                   "accepts_response_payload": kind != "events_api", **extra})
         return eid
