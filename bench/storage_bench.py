@@ -41,8 +41,8 @@ async def fill(store: Store, users: int, days: int, per_day: int, today: date) -
     await store.db.executemany(
         "INSERT INTO task_history(task_id, user_id, day, short_id, created_at, generated_by, assigned_to, description,"
         " capabilities, category, status, start_time, end_time, output, error_message, retry_count, workflow_id,"
-        " progress, cost_usd, input_tokens, output_tokens, archived_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-        "?,?)", rows)
+        " progress, cost_usd, input_tokens, output_tokens, archived_at)"
+        f" VALUES ({','.join('?' * 22)})", rows)
     for u in range(0, users, 10):  # some live pending tasks too
         for k in range(3):
             await store.tasks.create(f"U{u:05d}", f"pending {k}", generated_by="user")

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def create_app(client: AsyncWebClient, deps: BotDeps) -> AsyncApp:
     app = AsyncApp(client=client, ignoring_self_events_enabled=True,
-                   request_verification_enabled=False, process_before_response=False)
+                   request_verification_enabled=False, process_before_response=True)
     register_all(app, deps)
 
     @app.error

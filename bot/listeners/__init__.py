@@ -1,4 +1,9 @@
-"""Listeners, one module per Slack feature, each with ``register(app, deps)``."""
+"""Listeners, one module per Slack feature, each with ``register(app, deps)``.
+
+Every listener is split Bolt's lazy way: a tiny ``ack`` function answers Slack at once and the work
+runs afterwards as a lazy listener. With ``process_before_response=True`` the ack goes out the moment
+the ack function returns, instead of after Bolt's 10 ms ack polling.
+"""
 
 from __future__ import annotations
 

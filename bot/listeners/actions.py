@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.control import UserError
 from bot.deps import BotDeps
+from bot.listeners.acks import ack_now
 from bot.listeners.views import open_settings
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,7 @@ def _value(body: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, deps: BotDeps) -> None:
-    async def decide(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, decision: str) -> None:
-        await ack()
+    async def decide(body: dict[str, Any], respond: AsyncRespond, decision: str) -> None:
         user_id, task_id = _clicker(body), _value(body)
         try:
             short = await deps.control.decide(user_id, task_id, decision)
@@ -42,22 +42,16 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
         await respond(replace_original=True, text=f"Task `{short}` {verb} (chosen by <@{user_id}>).")
         await deps.home.request(user_id)
 
-    @app.action("retry_task")
-    async def on_retry(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await decide(ack, body, respond, "retry")
+    async def on_retry(body: dict[str, Any], respond: AsyncRespond) -> None:
+        await decide(body, respond, "retry")
 
-    @app.action("skip_task")
-    async def on_skip(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await decide(ack, body, respond, "skip")
+    async def on_skip(body: dict[str, Any], respond: AsyncRespond) -> None:
+        await decide(body, respond, "skip")
 
-    @app.action("open_settings")
-    async def on_open_settings(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def on_open_settings(body: dict[str, Any], client: AsyncWebClient) -> None:
         await open_settings(deps, client, _clicker(body), str(body.get("trigger_id", "")))
 
-    @app.action("home_run")
-    async def on_home_run(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
+    async def on_home_run(body: dict[str, Any], client: AsyncWebClient) -> None:
         user_id = _clicker(body)
         try:
             workflow_id = await deps.control.run_now(user_id)
@@ -67,3 +61,8 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
         dm = await client.conversations_open(users=user_id)
         await client.chat_postEphemeral(channel=dm["channel"]["id"], user=user_id, text=text)
         await deps.home.request(user_id)
+
+    app.action("retry_task")(ack=ack_now, lazy=[on_retry])
+    app.action("skip_task")(ack=ack_now, lazy=[on_skip])
+    app.action("open_settings")(ack=ack_now, lazy=[on_open_settings])
+    app.action("home_run")(ack=ack_now, lazy=[on_home_run])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import USAGE, dicts, escape, task_list_blocks
 from bot.control import UserError
 from bot.deps import BotDeps
+from bot.listeners.acks import ack_now
 
 log = logging.getLogger(__name__)
 SUBCOMMANDS = ("add", "list", "edit", "cancel", "run", "status", "history", "settings", "help")
@@ -85,10 +86,7 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
 
 
 def register(app: AsyncApp, deps: BotDeps) -> None:
-    @app.command("/dayshift")
-    async def on_command(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond,
-                         client: AsyncWebClient) -> None:
-        await ack()
+    async def on_command(command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         user_id = str(command.get("user_id", ""))
         try:
             reply = await dispatch(deps, user_id, str(command.get("text") or ""),
@@ -99,3 +97,5 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
             log.exception("command failed", extra={"user_id": user_id})
             reply = {"text": "⚠️ Something went wrong on our side; please try again in a moment."}
         await respond(response_type="ephemeral", replace_original=False, **reply)
+
+    app.command("/dayshift")(ack=ack_now, lazy=[on_command])

@@ -7,10 +7,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.deps import BotDeps
+from bot.listeners.acks import ack_now
 
 
 def register(app: AsyncApp, deps: BotDeps) -> None:
-    @app.event("app_home_opened")
     async def on_home_opened(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return
@@ -18,3 +18,5 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
         if event_id and not await deps.store.audit.first_time(f"event:{event_id}"):
             return  # Slack delivers at least once
         await deps.home.publish(str(event.get("user", "")))
+
+    app.event("app_home_opened")(ack=ack_now, lazy=[on_home_opened])

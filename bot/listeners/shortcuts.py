@@ -5,21 +5,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import escape
 from bot.control import UserError
 from bot.deps import BotDeps
+from bot.listeners.acks import ack_now
 
 log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, deps: BotDeps) -> None:
-    @app.shortcut("add_as_task")
-    async def on_add_as_task(ack: AsyncAck, shortcut: dict[str, Any], respond: AsyncRespond,
-                             client: AsyncWebClient) -> None:
-        await ack()
+    async def on_add_as_task(shortcut: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         user_id = str(shortcut.get("user", {}).get("id", ""))
         message = shortcut.get("message") or {}
         channel = str(shortcut.get("channel", {}).get("id", ""))
@@ -45,3 +43,5 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
             log.exception("shortcut failed", extra={"user_id": user_id})
             reply = "⚠️ Something went wrong on our side; please try again."
         await respond(response_type="ephemeral", replace_original=False, text=reply)
+
+    app.shortcut("add_as_task")(ack=ack_now, lazy=[on_add_as_task])

@@ -39,24 +39,33 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
             "paused": bool(paused)}
 
 
+def _errors(deps: BotDeps, values: dict[str, Any]) -> dict[str, str]:
+    errors = {}
+    try:
+        validate_timezone(values["tz"])
+    except ValueError as exc:
+        errors["tz"] = str(exc)[:150]
+    try:
+        validate_start_time(values["start"], allow_any=deps.control.settings.allow_any_start_time)
+    except ValueError as exc:
+        errors["start"] = str(exc)[:150]
+    return errors
+
+
 def register(app: AsyncApp, deps: BotDeps) -> None:
-    @app.view("settings_submit")
-    async def on_settings(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
-        user_id = str(body.get("user", {}).get("id", ""))
-        values = _values(view)
-        errors = {}
-        try:
-            validate_timezone(values["tz"])
-        except ValueError as exc:
-            errors["tz"] = str(exc)[:150]
-        try:
-            validate_start_time(values["start"], allow_any=deps.control.settings.allow_any_start_time)
-        except ValueError as exc:
-            errors["start"] = str(exc)[:150]
+    async def check(ack: AsyncAck, view: dict[str, Any]) -> None:
+        """The ack carries field errors back into the open modal, so validation happens here, fast."""
+        errors = _errors(deps, _values(view))
         if errors:
             await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    async def save(body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
+        user_id = str(body.get("user", {}).get("id", ""))
+        values = _values(view)
+        if _errors(deps, values):
             return
-        await ack()
         try:
             await deps.control.save_settings(user_id, timezone=values["tz"], start_time=values["start"],
                                              channel=values["channel"], paused=values["paused"])
@@ -68,3 +77,5 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
             log.exception("settings save failed", extra={"user_id": user_id})
             return
         await deps.home.publish(user_id)
+
+    app.view("settings_submit")(ack=check, lazy=[save])
