@@ -131,17 +131,19 @@ class ClaudeAgentRuntime:
         options = self._options(prompts.EXECUTOR, self.config.executor_model,
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
+        assert options.hooks is not None
+        options.hooks["PostToolUse"] = [HookMatcher(matcher=None, hooks=[_wrap_up_hook(req.warn_at)])]
         options.session_store = self.store.sessions  # type: ignore[assignment]
         options.resume = monitor.resume_session_id
         key = f"exec:{req.task_id}:r{req.round}:{monitor.resume_session_id or 'new'}:{datetime.now(UTC).isoformat()}"
         try:
             outcome = await self._run(ctx, key, "executor", prompts.execute_prompt(req, str(workspace)), options,
-                                      monitor=monitor, warn_at=req.warn_at)
+                                      monitor=monitor)
         except AgentFailure as failure:
             if options.resume and "conversation" in failure.message.lower():
                 options.resume = None  # the stored session is gone: start over rather than fail
                 outcome = await self._run(ctx, key + ":fresh", "executor", prompts.execute_prompt(req, str(workspace)),
-                                          options, monitor=monitor, warn_at=req.warn_at)
+                                          options, monitor=monitor)
             else:
                 raise
         artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file())
@@ -199,7 +201,7 @@ class ClaudeAgentRuntime:
         return outcome.text.strip()[:1000]
 
     async def _run(self, ctx: AgentContext, ledger_key: str, kind: str, prompt: str, options: ClaudeAgentOptions, *,
-                   monitor: RunMonitor | None = None, warn_at: str | None = None) -> RunOutcome:
+                   monitor: RunMonitor | None = None) -> RunOutcome:
         try:
             await self.store.ledger.reserve(ctx.user_id, ctx.day, ledger_key, amount_usd=self.config.agent_budget_usd,
                                             daily_cap_usd=self.config.daily_budget_usd, agent_kind=kind,
@@ -209,7 +211,7 @@ class ClaudeAgentRuntime:
         outcome: RunOutcome | None = None
         try:
             async with self._slots:
-                outcome = await self._session(options, prompt, monitor, warn_at)
+                outcome = await self._session(options, prompt, monitor)
             return outcome
         finally:
             cost = _cost(outcome) if outcome else 0.0
@@ -218,20 +220,16 @@ class ClaudeAgentRuntime:
                 ctx.user_id, ledger_key, actual_usd=cost, input_tokens=int(usage.get("input_tokens", 0)),
                 output_tokens=int(usage.get("output_tokens", 0))))
 
-    async def _session(self, options: ClaudeAgentOptions, prompt: str, monitor: RunMonitor | None,
-                       warn_at: str | None) -> RunOutcome:
+    async def _session(self, options: ClaudeAgentOptions, prompt: str, monitor: RunMonitor | None) -> RunOutcome:
         config_dir = tempfile.mkdtemp(prefix="claude-cfg-", dir=self._config_root())
         options.env = {**options.env, **self._env(config_dir)}
         client = ClaudeSDKClient(options)
         texts: list[str] = []
         result: ResultMessage | None = None
         session_id: str | None = options.resume
-        wrap_up: asyncio.Task[None] | None = None
         try:
             await client.connect()
             await client.query(prompt)
-            if warn_at:
-                wrap_up = asyncio.ensure_future(_wrap_up_at(client, warn_at))
             async for message in client.receive_response():
                 if monitor is not None:
                     monitor.touch()
@@ -249,8 +247,6 @@ class ClaudeAgentRuntime:
                 raise
             raise classify(exc) from exc
         finally:
-            if wrap_up is not None:
-                wrap_up.cancel()
             await asyncio.shield(_disconnect(client))
             shutil.rmtree(config_dir, ignore_errors=True)
         if result is not None and result.is_error:
@@ -264,11 +260,21 @@ class ClaudeAgentRuntime:
         return str(root)
 
 
-async def _wrap_up_at(client: ClaudeSDKClient, warn_at: str) -> None:
-    delay = (datetime.fromisoformat(warn_at) - datetime.now(UTC)).total_seconds()
-    if delay > 0:
-        await asyncio.sleep(delay)
-    await client.query(prompts.WRAP_UP)
+def _wrap_up_hook(warn_at: str) -> Any:
+    """After each tool call past the warning time, tell the executor (once) to wrap up.
+
+    A hook's ``additionalContext`` reaches the model mid-turn; a queued user message would only be
+    read after the turn ends, which for a busy executor is too late.
+    """
+    told: list[bool] = []
+
+    async def hook(hook_input: dict[str, Any], tool_use_id: str | None, context: Any) -> dict[str, Any]:
+        if told or datetime.now(UTC) < datetime.fromisoformat(warn_at):
+            return {}
+        told.append(True)
+        return {"hookSpecificOutput": {"hookEventName": "PostToolUse", "additionalContext": prompts.WRAP_UP}}
+
+    return hook
 
 
 async def _disconnect(client: ClaudeSDKClient) -> None:

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
     TaskCardBlock,
 )
 
-from storage.models import Task, TaskStatus, User
+from storage.models import CategoryCount, Task, TaskStatus, User
 from workflows.models import DayState, ReportItem, StatusReport, TaskState
 from workflows.report import duration
 
@@ -202,7 +202,7 @@ def settings_modal(user: User) -> dict[str, Any]:
 
 
 def home_view(user: User, state: DayState | None, waiting: list[Task], last_report: StatusReport | None,
-              days: list[dict[str, object]], categories: list[tuple[str, int]], next_start: str,
+              days: list[dict[str, object]], categories: list[CategoryCount], next_start: str,
               stats_line: str) -> dict[str, Any]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Dayshift")),
@@ -246,7 +246,9 @@ def home_view(user: User, state: DayState | None, waiting: list[Task], last_repo
         history.append("_no history yet_")
     blocks.append(md("\n".join(history)))
     if categories:
-        blocks.append(md("*Completed by type (30 days)*: " + ", ".join(f"{escape(c)} {n}" for c, n in categories[:10])))
+        blocks.append(md("*Completed by type (30 days)*: " + ", ".join(
+            f"{escape(c.category)} {c.count}" + (f" ({c.avg_minutes:.0f} min avg)" if c.avg_minutes else "")
+            for c in categories[:10])))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=stats_line)]))
     return {"type": "home", "blocks": dicts(blocks[:HOME_BLOCKS])}
 

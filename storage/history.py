@@ -85,7 +85,9 @@ class HistoryRepository:
 
     async def completed_by_category(self, user_id: str, days: int, today: date) -> list[CategoryCount]:
         rows = await self.db.fetchall(
-            "SELECT category, COUNT(*) AS count FROM task_history WHERE user_id = ? AND status = ?"
+            "SELECT category, COUNT(*) AS count,"
+            " AVG((julianday(end_time) - julianday(start_time)) * 1440) AS avg_minutes"
+            " FROM task_history WHERE user_id = ? AND status = ?"
             " AND day >= ? GROUP BY category ORDER BY count DESC, category",
             (user_id, TaskStatus.COMPLETED.value, _since(today, days)),
         )

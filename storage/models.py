@@ -147,6 +147,7 @@ class MemoryEntry(Row):
 class CategoryCount(Row):
     category: str
     count: int
+    avg_minutes: float | None = None
 
 
 class FailurePattern(Row):

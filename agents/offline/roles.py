@@ -107,6 +107,14 @@ def executor(conv: Conversation) -> Turn:
         kinds = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error",
                  401: "authentication_error"}
         return Turn([], error=(status, kinds.get(status, "api_error"), f"offline model told to fail ({status})"))
+    last = json.dumps(conv.messages[-1]) if conv.messages else ""
+    if "task marked complete" in last:
+        return text("Task complete.")
+    if "Wrap up now" in last:
+        turn_ = tools(("mcp__dayshift__complete_task",
+                       {"output": f"Wrapped up early at the deadline warning: {conv.field('Task') or 'task'}"}))
+        turn_.delay = float(d.get("slow", {}).get("seconds", 0))
+        return turn_
     expensive = int(d.get("expensive", {}).get("tokens", 0))
     steps: list[Turn] = [tools(("mcp__dayshift__report_progress", {"percent": 10, "note": "Read the task"}),
                                note="Starting on the task.")]

@@ -42,7 +42,7 @@ class OfflineModel:
         return app
 
     async def start(self) -> OfflineModel:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -82,7 +82,8 @@ class OfflineModel:
         conv = Conversation.parse(body)
         self.requests.append({"role": conv.role, "turn": conv.turn, "model": conv.model, "tools": conv.tools,
                               "prompt": conv.prompt[-2000:], "prompt_chars": len(conv.prompt),
-                              "body_bytes": request.content_length or 0, "stream": bool(body.get("stream"))})
+                              "body_bytes": request.content_length or 0, "stream": bool(body.get("stream")),
+                              "messages_tail": json.dumps(conv.messages)[-3000:]})
         turn = respond(conv)
         if conv.role == "execute":
             turn.delay = max(turn.delay, self.executor_step_delay)

@@ -149,3 +149,58 @@ async def test_cancelling_an_executor_leaves_no_cli_process(runtime: ClaudeAgent
             break
         await asyncio.sleep(0.1)
     assert claude_processes() == []
+
+
+async def test_executor_is_told_to_wrap_up_at_the_warning(runtime: ClaudeAgentRuntime, model: OfflineModel) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    req = exec_req("Long report [[offline:slow seconds=0.5]]")
+    req.warn_at = (datetime.now(UTC) + timedelta(seconds=1.2)).isoformat()
+    result = await runtime.run_task(req, monitor())
+    seen = [r["messages_tail"] for r in model.requests if r["role"] == "execute"]
+    assert "window closes" not in seen[0]
+    assert any("PostToolUse" in s and "The shift window closes in a few minutes" in s for s in seen[1:])
+    assert result.output.startswith("Wrapped up early")
+
+
+async def test_side_effecting_tool_is_idempotent_across_retries(runtime: ClaudeAgentRuntime, store: Store) -> None:
+    req = exec_req("Tell the user [[offline:notify]]", caps=["files", "notify"])
+    await runtime.run_task(req, monitor())
+    await runtime.run_task(req, monitor())  # a retried agent repeats the same send
+    assert runtime.sent == [("U1", "Heads-up from your shift: task in progress.")]  # type: ignore[attr-defined]
+    # Without the notify capability the tool is not even offered, and nothing is sent.
+    await runtime.run_task(exec_req("Tell the user [[offline:notify]]", caps=["files"]), monitor())
+    assert len(runtime.sent) == 1  # type: ignore[attr-defined]
+
+
+async def test_watchdog_stops_a_stalled_cli_and_leaves_no_process(runtime: ClaudeAgentRuntime) -> None:
+    from agents.supervision import AgentMonitor
+
+    m = AgentMonitor(lambda *_: None, interval=0.2, stale_after=2.0)
+    with pytest.raises(AgentFailure) as exc:
+        await m.run(lambda: runtime.run_task(exec_req("Hang [[offline:stall seconds=60]]"), m))
+    assert exc.value.kind == "AgentStalled" and exc.value.retryable
+    for _ in range(50):
+        if not claude_processes():
+            break
+        await asyncio.sleep(0.1)
+    assert claude_processes() == []
+
+
+async def test_orchestrator_tools_are_scoped_to_the_user(runtime: ClaudeAgentRuntime, store: Store) -> None:
+    from agents.tools import AgentContext, orchestrator_tools
+
+    await store.users.ensure("UA")
+    await store.users.ensure("UB")
+    await store.memory.set("UB", "secret", "B's plans", "agent")
+    await store.tasks.create("UB", "B's task", generated_by="user", workflow_id="day-UB-x")
+    ctx = AgentContext(store=store, user_id="UA", workflow_id="day-UB-x", day=DAY, agent_id="a", deadline="")
+    tools = {t.name: t for t in orchestrator_tools(ctx)}
+    memory = await tools["read_memory"].handler({"key": "secret"})
+    assert '"value": null' in memory["content"][0]["text"]
+    listed = await tools["list_tasks"].handler({"status": "all"})
+    assert "B's task" not in listed["content"][0]["text"]
+    bad = await tools["create_task"].handler({"description": "x", "capabilities": ["teleport"]})
+    assert bad.get("is_error") and "unknown capabilities" in bad["content"][0]["text"]
+    reserved = await tools["write_memory"].handler({"key": "shift.deadline_warning", "value": "x"})
+    assert reserved.get("is_error")

@@ -136,7 +136,7 @@ async def test_history_queries_archive_and_carry_over(store: Store) -> None:
     assert {h.description for h in await store.history.last_days("U1", 7, today)} == {"done", "broke", "user waiting"}
     assert await store.history.last_days("U1", 1, today) == []
     cats = await store.history.completed_by_category("U1", 7, today)
-    assert [(c.category, c.count) for c in cats] == [("docs", 1)]
+    assert [(c.category, c.count, round(c.avg_minutes or 0)) for c in cats] == [("docs", 1, 12)]
     patterns = await store.history.failure_patterns("U1", 7, today)
     assert [(p.error_message, p.count) for p in patterns] == [("API 500", 1)]
     totals = await store.history.day_totals("U1", 7, today)
@@ -247,3 +247,28 @@ async def test_session_store_passes_sdk_conformance(tmp_path) -> None:
     await run_session_store_conformance(make)
     for s in stores:
         await s.close()
+
+
+async def test_stats_metrics(store: Store) -> None:
+    from bot.stats import metrics, render_stats
+
+    await store.users.ensure("U1")
+    for day, delivered in (("2026-11-26", 1), ("2026-11-27", 0)):
+        wf = f"day-U1-{day}"
+        await store.runs.open("U1", wf, day, start_time=f"{day}T08:00:00+00:00", deadline=f"{day}T11:00:00+00:00")
+        a, _ = await store.tasks.create("U1", "ok", generated_by="orchestrator", workflow_id=wf)
+        b, _ = await store.tasks.create("U1", "bad", generated_by="orchestrator", workflow_id=wf)
+        await store.tasks.transition("U1", a.task_id, TaskStatus.COMPLETED,
+                                     fields={"start_time": f"{day}T08:00:00+00:00",
+                                             "end_time": f"{day}T08:10:00+00:00"})
+        await store.tasks.transition("U1", b.task_id, TaskStatus.FAILED, fields={"error_message": "API 529"})
+        await store.history.archive_day("U1", wf, day)
+        await store.runs.update("U1", wf, status="completed", report_json="{}", report_delivered=delivered)
+        await store.ledger.reserve("U1", day, f"e{day}", amount_usd=1, daily_cap_usd=5, agent_kind="executor")
+        await store.ledger.settle("U1", f"e{day}", actual_usd=0.25)
+    m = await metrics(store, 7, date(2026, 11, 28))
+    assert m["workflows"] == 2 and m["workflow_success_rate"] == 1.0
+    assert m["average_tasks_per_day"] == 2 and m["average_completion_seconds"] == 600
+    assert m["failure_rate"] == 0.5 and m["top_errors"] == [("API 529", 2)]
+    assert m["status_delivery_success_rate"] == 0.5 and m["cost_per_day_usd"] == 0.25
+    assert "Failure rate: 50%" in render_stats(m)

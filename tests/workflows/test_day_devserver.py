@@ -143,3 +143,25 @@ async def test_worker_killed_mid_task_restarts_and_finishes(dev_env: WorkflowEnv
         assert retried, "the interrupted task should have been retried after the heartbeat timeout"
     finally:
         await store.close()
+
+
+async def test_schedule_update_pause_and_resume(dev_env: WorkflowEnvironment) -> None:
+    user = f"UP{uuid.uuid4().hex[:6]}"
+    inp = ScheduleInput(user_id=user)
+    await upsert_schedule(dev_env.client, inp, timezone="America/New_York", start_time="08:00",
+                          catchup=timedelta(hours=1))
+    first = await next_start(dev_env.client, user)
+    assert first is not None and first.astimezone(ZoneInfo("America/New_York")).strftime("%H:%M") == "08:00"
+    await upsert_schedule(dev_env.client, inp, timezone="Europe/Berlin", start_time="10:00",
+                          catchup=timedelta(hours=1))
+    moved = await next_start(dev_env.client, user)
+    assert moved is not None and moved.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M") == "10:00"
+    await upsert_schedule(dev_env.client, inp, timezone="Europe/Berlin", start_time="10:00",
+                          catchup=timedelta(hours=1), paused=True)
+    assert await next_start(dev_env.client, user) is None
+    desc = await dev_env.client.get_schedule_handle(schedule_id(user)).describe()
+    assert desc.schedule.state.paused and desc.schedule.policy.overlap.name == "SKIP"
+    assert desc.schedule.policy.catchup_window == timedelta(hours=1)
+    await upsert_schedule(dev_env.client, inp, timezone="Europe/Berlin", start_time="10:00",
+                          catchup=timedelta(hours=1), paused=False)
+    assert await next_start(dev_env.client, user) is not None
