@@ -26,7 +26,7 @@ class FakeSlack:
         self.ack_events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self.sent_at: dict[str, float] = {}
         self.acked_at: dict[str, float] = {}
-        self.failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = defaultdict(list)
+        self.failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any], str | None]]] = defaultdict(list)
         self.user_tz: dict[str, str] = {}
         self._ts = itertools.count(1)
         self._ws: web.WebSocketResponse | None = None
@@ -64,10 +64,12 @@ class FakeSlack:
 
     # ---- Web API --------------------------------------------------------------------------------
 
-    def fail_next(self, method: str, status: int, times: int = 1, retry_after: int | None = None) -> None:
+    def fail_next(self, method: str, status: int, times: int = 1, retry_after: int | None = None,
+                  matching: str | None = None) -> None:
+        """The next ``times`` calls of ``method`` (whose params contain ``matching``, if given) fail."""
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
         body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
-        self.failures[method] += [(status, headers, body)] * times
+        self.failures[method] += [(status, headers, body, matching)] * times
 
     def called(self, method: str) -> list[dict[str, Any]]:
         return [params for m, params in self.calls if m == method]
@@ -87,8 +89,9 @@ class FakeSlack:
         expected = "Bearer xapp-" if method == "apps.connections.open" else "Bearer xoxb-"
         if not auth.startswith(expected):
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        if self.failures[method]:
-            status, headers, body = self.failures[method].pop(0)
+        queued = self.failures[method]
+        if queued and (queued[0][3] is None or queued[0][3] in json.dumps(params, ensure_ascii=False)):
+            status, headers, body, _ = queued.pop(0)
             self.calls.append((f"FAILED:{method}", params))
             return web.json_response(body, status=status, headers=headers)
         self.calls.append((method, params))
