@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -43,6 +45,7 @@ from workflows.models import (
 from workflows.notifier import Notifier
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class RecordInput(BaseModel):
@@ -146,12 +149,17 @@ class ShiftActivities:
     async def announce_day(self, state: DayState) -> None:
         await self.notifier.day_started(state)
 
-    @activity.defn
-    async def plan_day(self, req: PlanRequest) -> PlanResult:
+    async def _beating(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Heartbeat while ``work`` runs, so a dead worker is noticed within the heartbeat timeout."""
+        monitor = AgentMonitor(activity.heartbeat, interval=self.heartbeat_interval, stale_after=float("inf"))
         try:
-            return await self.agents.plan_day(req)
+            return await monitor.run(work)
         except AgentFailure as exc:
             raise _app_error(exc) from exc
+
+    @activity.defn
+    async def plan_day(self, req: PlanRequest) -> PlanResult:
+        return await self._beating(lambda: self.agents.plan_day(req))
 
     @activity.defn
     async def record_tasks(self, inp: RecordInput) -> None:
@@ -224,10 +232,7 @@ class ShiftActivities:
 
     @activity.defn
     async def review(self, req: ReviewRequest) -> ReviewResult:
-        try:
-            return await self.agents.review(req)
-        except AgentFailure as exc:
-            raise _app_error(exc) from exc
+        return await self._beating(lambda: self.agents.review(req))
 
     @activity.defn
     async def escalate(self, inp: EscalateInput) -> str:
@@ -260,10 +265,7 @@ class ShiftActivities:
 
     @activity.defn
     async def next_steps(self, req: NextStepsRequest) -> str:
-        try:
-            return await self.agents.next_steps(req)
-        except AgentFailure as exc:
-            raise _app_error(exc) from exc
+        return await self._beating(lambda: self.agents.next_steps(req))
 
     @activity.defn
     async def save_report(self, report: StatusReport) -> None:
@@ -272,7 +274,7 @@ class ShiftActivities:
 
     @activity.defn
     async def deliver_report(self, report: StatusReport) -> None:
-        await self.notifier.report(report)
+        await self._beating(lambda: self.notifier.report(report))
         await self.store.runs.update(report.user_id, report.workflow_id, report_delivered=1)
         await self.notifier.changed(report.user_id)
 

@@ -113,7 +113,7 @@ class DailyShiftWorkflow:
         try:
             plan = await workflow.execute_activity_method(
                 ShiftActivities.plan_day, req, start_to_close_timeout=self._budget(600, 0.25),
-                heartbeat_timeout=None, retry_policy=self._agent_retry())
+                heartbeat_timeout=self._heartbeat(), retry_policy=self._agent_retry())
         except ActivityError as err:
             self.state.notes.append(f"Planning failed: {_reason(err)}")
             plan = None
@@ -175,6 +175,7 @@ class DailyShiftWorkflow:
         try:
             await workflow.execute_activity_method(
                 ShiftActivities.deliver_report, report, start_to_close_timeout=timedelta(seconds=60),
+                heartbeat_timeout=self._heartbeat(),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                                          maximum_interval=timedelta(seconds=60), maximum_attempts=8))
         except ActivityError as err:
@@ -216,7 +217,7 @@ class DailyShiftWorkflow:
                         capabilities=t.capabilities, deadline=self.state.deadline.isoformat(),
                         warn_at=warn_at.isoformat(), round=t.rounds),
             start_to_close_timeout=(self.state.deadline - now) + timedelta(seconds=self.inp.grace_seconds),
-            heartbeat_timeout=timedelta(seconds=self.inp.heartbeat_timeout_seconds),
+            heartbeat_timeout=self._heartbeat(),
             retry_policy=self._agent_retry(),
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
@@ -313,7 +314,7 @@ class DailyShiftWorkflow:
         try:
             result = await workflow.execute_activity_method(
                 ShiftActivities.review, req, start_to_close_timeout=self._budget(300, 0.1),
-                retry_policy=self._agent_retry())
+                heartbeat_timeout=self._heartbeat(), retry_policy=self._agent_retry())
         except ActivityError as err:
             self.state.notes.append(f"Checkpoint review failed: {_reason(err)}")
             return
@@ -348,7 +349,7 @@ class DailyShiftWorkflow:
                 ShiftActivities.next_steps,
                 NextStepsRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
                                  summary=summary),
-                start_to_close_timeout=timedelta(seconds=120),
+                start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=self._heartbeat(),
                 retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=NON_RETRYABLE))
         except ActivityError:
             unfinished = len(report.in_progress) + len(report.not_started) + len(report.failed)
@@ -378,6 +379,9 @@ class DailyShiftWorkflow:
 
     def _budget(self, cap_seconds: float, share: float) -> timedelta:
         return timedelta(seconds=max(30.0, min(cap_seconds, self.inp.window_seconds * share)))
+
+    def _heartbeat(self) -> timedelta:
+        return timedelta(seconds=self.inp.heartbeat_timeout_seconds)
 
     def _agent_retry(self) -> RetryPolicy:
         return RetryPolicy(initial_interval=timedelta(seconds=self.inp.retry_initial_seconds), backoff_coefficient=2.0,
