@@ -12,6 +12,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
+from claude_agent_sdk.types import PermissionResult
+
 from agents.profiles import FILE_TOOLS
 
 PATH_KEYS = ("file_path", "path", "notebook_path")
@@ -69,9 +72,7 @@ class WorkspaceGuard:
         return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny",
                                        "permissionDecisionReason": reason}}
 
-    async def can_use_tool(self, tool: str, args: dict[str, Any], context: Any) -> Any:
-        from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
-
+    async def can_use_tool(self, tool: str, args: dict[str, Any], context: Any) -> PermissionResult:
         reason = self.check(tool, args)
         if reason is None:
             return PermissionResultAllow()

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -22,7 +23,7 @@ from storage.store import Store
 from storage.tasks import NotFound
 from workflows.daily_shift import MAX_DESCRIPTION, DailyShiftWorkflow
 from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, ScheduleInput, TaskState
-from workflows.schedules import local_day, start_day_now, upsert_schedule
+from workflows.schedules import local_day, next_start, start_day_now, upsert_schedule
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -111,17 +112,10 @@ class ShiftControl:
 
     async def edit(self, user_id: str, ref: str, text: str) -> str:
         description = clean_text(text)
-        user = await self.user(user_id)
-        handle = await self.live(user)
-        if handle is not None:
-            state = await handle.query(DailyShiftWorkflow.get_state)
-            if _in_state(state, ref):
-                try:
-                    t = await handle.execute_update(DailyShiftWorkflow.edit_task,
-                                                    EditTaskRequest(task_ref=ref, description=description))
-                except WorkflowUpdateFailedError as exc:
-                    raise UserError(_cause(exc)) from exc
-                return t.short_id
+        short = await self._in_live_window(user_id, ref, DailyShiftWorkflow.edit_task,
+                                           EditTaskRequest(task_ref=ref, description=description))
+        if short is not None:
+            return short
         task = await self._own_task(user_id, ref)
         try:
             return (await self.store.tasks.edit_pending(user_id, task.task_id, description)).short_id
@@ -129,22 +123,26 @@ class ShiftControl:
             raise UserError(f"Task {task.short_id} is {task.status.value}; only pending tasks can be edited.") from exc
 
     async def cancel(self, user_id: str, ref: str) -> str:
-        user = await self.user(user_id)
-        handle = await self.live(user)
-        if handle is not None:
-            state = await handle.query(DailyShiftWorkflow.get_state)
-            if _in_state(state, ref):
-                try:
-                    t = await handle.execute_update(DailyShiftWorkflow.cancel_task, ref)
-                except WorkflowUpdateFailedError as exc:
-                    raise UserError(_cause(exc)) from exc
-                return t.short_id
+        short = await self._in_live_window(user_id, ref, DailyShiftWorkflow.cancel_task, ref)
+        if short is not None:
+            return short
         task = await self._own_task(user_id, ref)
         try:
             return (await self.store.tasks.cancel_pending(user_id, task.task_id)).short_id
         except ValueError as exc:
             status = task.status.value
             raise UserError(f"Task {task.short_id} is {status}; only pending tasks can be cancelled.") from exc
+
+    async def _in_live_window(self, user_id: str, ref: str, update: Any, arg: Any) -> str | None:
+        """Apply ``update`` in today's running window if ``ref`` is one of its tasks; None otherwise."""
+        handle = await self.live(await self.user(user_id))
+        if handle is None or not _in_state(await handle.query(DailyShiftWorkflow.get_state), ref):
+            return None
+        try:
+            task: TaskState = await handle.execute_update(update, arg)
+        except WorkflowUpdateFailedError as exc:
+            raise UserError(_cause(exc)) from exc
+        return task.short_id
 
     async def decide(self, user_id: str, task_id: str, decision: str) -> str:
         """Retry or Skip from an escalation DM; only the task's owner may decide."""
@@ -201,8 +199,6 @@ class ShiftControl:
         return user
 
     async def next_start(self, user: User) -> str:
-        from workflows.schedules import next_start
-
         when = await next_start(self.client, user.user_id)
         if when is None:
             return "paused" if user.paused else "not scheduled (open settings to schedule it)"

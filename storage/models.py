@@ -38,7 +38,9 @@ class User(Row):
     daily_budget_usd: float | None = None
 
 
-class Task(Row):
+class TaskFields(Row):
+    """What a task row holds, live or archived."""
+
     task_id: str
     user_id: str
     short_id: str
@@ -56,36 +58,19 @@ class Task(Row):
     retry_count: int = 0
     workflow_id: str | None = None
     progress: int = 0
-    progress_note: str | None = None
-    source_ref: str | None = None
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+class Task(TaskFields):
+    progress_note: str | None = None
+    source_ref: str | None = None
     updated_at: str | None = None
 
 
-class HistoryTask(Row):
-    task_id: str
-    user_id: str
+class HistoryTask(TaskFields):
     day: str
-    short_id: str
-    created_at: str
-    generated_by: str
-    assigned_to: str | None = None
-    description: str
-    capabilities: list[str] = Field(default_factory=list)
-    category: str = "general"
-    status: TaskStatus
-    start_time: str | None = None
-    end_time: str | None = None
-    output: str | None = None
-    error_message: str | None = None
-    retry_count: int = 0
-    workflow_id: str | None = None
-    progress: int = 0
-    cost_usd: float = 0.0
-    input_tokens: int = 0
-    output_tokens: int = 0
     archived_at: str
 
 

@@ -248,7 +248,7 @@ class ShiftActivities:
         await self.store.escalations.create(inp.state.user_id, t.task_id, inp.state.workflow_id,
                                             escalation_id=inp.escalation_id, reason=t.error or "unknown error",
                                             suggestion=suggestion, attempts=t.attempts)
-        await self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id)
+        await self._beating(lambda: self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id))
         await self.store.escalations.mark_delivered(inp.state.user_id, inp.escalation_id, None, None)
         return suggestion
 

@@ -46,6 +46,9 @@ R = TypeVar("R")
 NON_RETRYABLE = ["InvalidTask", "BudgetExceeded", "PermissionDenied", "MaxTurns", "AuthError"]
 MAX_TASKS_PER_DAY = 30
 MAX_DESCRIPTION = 2_000
+# Messages to people (report, escalation DM) ride out a Slack outage of several minutes.
+DELIVERY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(seconds=60), maximum_attempts=8)
 QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                     maximum_interval=timedelta(seconds=30), maximum_attempts=5)
 
@@ -175,9 +178,7 @@ class DailyShiftWorkflow:
         try:
             await workflow.execute_activity_method(
                 ShiftActivities.deliver_report, report, start_to_close_timeout=timedelta(seconds=60),
-                heartbeat_timeout=self._heartbeat(),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                                         maximum_interval=timedelta(seconds=60), maximum_attempts=8))
+                heartbeat_timeout=self._heartbeat(), retry_policy=DELIVERY)
         except ActivityError as err:
             self.state.notes.append(f"Report not delivered yet ({_reason(err)}); kept for re-delivery")
         await self._act(ShiftActivities.archive_day,
@@ -255,7 +256,13 @@ class DailyShiftWorkflow:
             return
         t.escalated = True
         escalation_id = f"{self.state.workflow_id}:{t.task_id}:{t.rounds}"
-        await self._try(ShiftActivities.escalate, EscalateInput(state=self.state, task=t, escalation_id=escalation_id))
+        try:
+            await workflow.execute_activity_method(
+                ShiftActivities.escalate, EscalateInput(state=self.state, task=t, escalation_id=escalation_id),
+                start_to_close_timeout=timedelta(seconds=120), heartbeat_timeout=self._heartbeat(),
+                retry_policy=DELIVERY)
+        except ActivityError as err:
+            self.state.notes.append(f"Escalation of {t.short_id} not delivered: {_reason(err)}")
         await workflow.wait_condition(lambda: t.task_id in self._decisions or self._closing)
         decision = self._decisions.pop(t.task_id, None)
         if decision == "retry" and not self._closing:

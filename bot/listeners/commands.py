@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,6 +14,7 @@ from bot.blocks import USAGE, dicts, escape, task_list_blocks
 from bot.control import UserError
 from bot.deps import BotDeps
 from bot.listeners.acks import ack_now
+from bot.listeners.views import open_settings
 
 log = logging.getLogger(__name__)
 SUBCOMMANDS = ("add", "list", "edit", "cancel", "run", "status", "history", "settings", "help")
@@ -67,9 +70,6 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
                 raise UserError("Usage: `/dayshift history [days]` with days from 1 to 90.")
             days = int(rest.strip())
         user = await control.user(user_id)
-        from datetime import datetime
-        from zoneinfo import ZoneInfo
-
         rows = await deps.store.history.day_totals(user_id, days, datetime.now(ZoneInfo(user.timezone)).date())
         if not rows:
             return {"text": f"No archived shifts in the last {days} day(s)."}
@@ -78,8 +78,6 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
     if sub == "settings":
         if not trigger_id:
             raise UserError("Open settings from the Home tab instead.")
-        from bot.listeners.views import open_settings
-
         await open_settings(deps, client, user_id, trigger_id)
         return {"text": "Opening your settings…"}
     raise UserError(f"Unknown subcommand `{escape(sub[:30])}`.\n{USAGE}")

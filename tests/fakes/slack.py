@@ -90,8 +90,10 @@ class FakeSlack:
         if not auth.startswith(expected):
             return web.json_response({"ok": False, "error": "invalid_auth"})
         queued = self.failures[method]
-        if queued and (queued[0][3] is None or queued[0][3] in json.dumps(params, ensure_ascii=False)):
-            status, headers, body, _ = queued.pop(0)
+        text = json.dumps(params, ensure_ascii=False)
+        hit = next((i for i, f in enumerate(queued) if f[3] is None or f[3] in text), None)
+        if hit is not None:
+            status, headers, body, _ = queued.pop(hit)
             self.calls.append((f"FAILED:{method}", params))
             return web.json_response(body, status=status, headers=headers)
         self.calls.append((method, params))

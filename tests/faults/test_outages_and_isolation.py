@@ -22,10 +22,14 @@ async def test_slack_outage_during_report_and_model_errors_then_escalation(bot: 
     await bot.command("UA", "add Flaky job [[offline:fail status=529]]")
     # Slack answers 500 to the report 8 times (more than the client's own retries): the workflow retries delivery.
     bot.slack.fail_next("chat.postMessage", 500, times=8, matching="Daily Task Summary")
+    bot.slack.fail_next("chat.postMessage", 503, times=6, matching="retry_task")  # the escalation DM too
     assert "starting" in await bot.command("UA", "run")
     dm = await bot.slack.wait_for(lambda: [c for c in bot.slack.called("chat.postMessage")
                                            if "retry_task" in json.dumps(c.get("blocks", ""))], timeout=60)
     assert "529" in json.dumps(dm[0]["blocks"]) and "after 3 attempts" in json.dumps(dm[0]["blocks"])
+    assert len(dm) == 1  # delivered once, after 6 failures (client retries, then activity retries)
+    escalation = (await bot.store.escalations.for_user("UA"))[0]
+    assert escalation.delivered and escalation.dm_ts
     reports = await bot.slack.wait_for(lambda: [c for c in bot.slack.called("chat.postMessage")
                                                 if "Daily Task Summary" in json.dumps(c.get("blocks", ""))],
                                        timeout=90)
