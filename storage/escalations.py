@@ -38,7 +38,8 @@ class EscalationRepository:
 
     async def mark_delivered(self, user_id: str, escalation_id: str, dm_channel: str | None, dm_ts: str | None) -> None:
         await self.db.execute(
-            "UPDATE escalations SET delivered = 1, dm_channel = ?, dm_ts = ? WHERE user_id = ? AND escalation_id = ?",
+            "UPDATE escalations SET delivered = 1, dm_channel = COALESCE(?, dm_channel), dm_ts = COALESCE(?, dm_ts)"
+            " WHERE user_id = ? AND escalation_id = ?",
             (dm_channel, dm_ts, user_id, escalation_id),
         )
 

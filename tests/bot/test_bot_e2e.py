@@ -154,7 +154,11 @@ async def test_run_day_in_slack_with_escalation_buttons_and_rate_limit(bot: Bot)
     assert any(c.startswith("FAILED:chat.postMessage") for c, _ in bot.slack.calls)  # the 429 happened, then retry
     text = json.dumps(report[0]["blocks"])
     assert "skipped by you" in text and "Late idea from the user" in text
-    runs = await bot.store.runs.recent("UA")
+    for _ in range(200):  # delivered is recorded right after the post returns
+        runs = await bot.store.runs.recent("UA")
+        if runs[0].report_delivered:
+            break
+        await asyncio.sleep(0.05)
     assert runs[0].report_delivered and runs[0].report_ts
 
 

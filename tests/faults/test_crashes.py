@@ -61,7 +61,7 @@ async def test_worker_sigkill_mid_day(dev_env: WorkflowEnvironment, tmp_path: Pa
     proc = spawn()
     try:
         handle = await start_day_now(dev_env.client, day(user), task_queue=q)
-        for _ in range(300):
+        for _ in range(900):
             if any(e["kind"] == kill_after for e in events(log)):
                 break
             await asyncio.sleep(0.05)

@@ -3,6 +3,7 @@ on the offline model) against the fake Slack."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -36,7 +37,11 @@ async def test_slack_outage_during_report_and_model_errors_then_escalation(bot: 
     failed_posts = [c for c, p in bot.slack.calls if c == "FAILED:chat.postMessage"
                     and "Daily Task Summary" in json.dumps(p.get("blocks", ""))]
     assert len(failed_posts) == 8 and len(reports) == 1  # delivered once Slack was back, exactly once
-    run = (await bot.store.runs.recent("UA"))[0]
+    for _ in range(200):  # the day is archived right after its report is delivered
+        run = (await bot.store.runs.recent("UA"))[0]
+        if run.status == "completed":
+            break
+        await asyncio.sleep(0.05)
     assert run.report_delivered and run.report_json and "Flaky job" in run.report_json
     history = await bot.store.history.day("UA", run.day)
     flaky = next(h for h in history if h.description.startswith("Flaky job"))
