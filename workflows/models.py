@@ -17,14 +17,19 @@ def day_workflow_id(user_id: str, day: str) -> str:
     return f"day-{user_id}-{day}"
 
 
-class DayInput(BaseModel):
+class ShiftTimings(BaseModel):
+    """The shape of a shift; workflow inputs so tests and the demo can compress a day."""
+
     user_id: str
-    day: str
-    timezone: str = "UTC"
     window_seconds: float = 10_800
     checkpoint_seconds: float = 900
     warning_seconds: float = 300
     max_parallel: int = 3
+
+
+class DayInput(ShiftTimings):
+    day: str
+    timezone: str = "UTC"
     scheduled_start: datetime | None = None
     min_useful_seconds: float | None = None
     grace_seconds: float = 120
@@ -34,14 +39,8 @@ class DayInput(BaseModel):
     max_tasks: int = 8
 
 
-class ScheduleInput(BaseModel):
+class ScheduleInput(ShiftTimings):
     """What a user's Temporal Schedule starts; the day's details are resolved when it fires."""
-
-    user_id: str
-    window_seconds: float = 10_800
-    checkpoint_seconds: float = 900
-    warning_seconds: float = 300
-    max_parallel: int = 3
 
 
 class TaskState(BaseModel):
