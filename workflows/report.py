@@ -51,9 +51,9 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
             groups["not_started"].append(item)
     total = sum(len(v) for k, v in groups.items() if k != "cancelled")
     durations = [i.duration_minutes for i in groups["completed"] if i.duration_minutes is not None]
-    starts = [t.start_time for t in state.tasks if t.start_time is not None]
-    used_end = min(now, window_end)
-    used = (used_end - min(starts)).total_seconds() / 60 if starts else 0.0
+    # Time the shift actually worked: from the first task's start to the last one's end (or now).
+    worked = [(t.start_time, t.end_time or min(now, window_end)) for t in state.tasks if t.start_time is not None]
+    used = (max(e for _, e in worked) - min(s for s, _ in worked)).total_seconds() / 60 if worked else 0.0
     return StatusReport(
         user_id=state.user_id,
         workflow_id=state.workflow_id,

@@ -85,7 +85,8 @@ def test_render_text_matches_the_spec_format() -> None:
                      "✅ COMPLETED (1 tasks)", "Status: Completed | Duration: 20 min",
                      "❌ FAILED (1 tasks)", "Reason: API 500 | Attempts: 3", "⏸️  NOT STARTED (1 tasks)",
                      "Status: Pending | Reason: Not yet assigned", "Completion Rate: 1/3 (33%)",
-                     "Average Task Time: 20 min", "Next Steps: Rest."):
+                     "Average Task Time: 20 min", "Total Time Used: 20 min (out of 180 min)",
+                     "Next Steps: Rest."):
         assert expected in text, expected
 
 
