@@ -31,6 +31,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/storage_bench.py
 	$(PY) bench/agent_bench.py
+	$(PY) bench/slack_bench.py
+	$(PY) bench/day_bench.py --users 10 50
 
 clean:
 	rm -rf $(VENV) .dayshift .pytest_cache .mypy_cache .ruff_cache
