@@ -82,6 +82,7 @@ class DailyShiftWorkflow:
         self._wake = False
         self._closing = False
         self._window_start: datetime | None = None
+        self._side_tasks: list[asyncio.Task[None]] = []
 
     # ---- the day -------------------------------------------------------------------------------
 
@@ -164,6 +165,8 @@ class DailyShiftWorkflow:
             handle.cancel()
         if self._runners:
             await asyncio.gather(*self._runners.values(), return_exceptions=True)
+        if self._side_tasks:
+            await asyncio.gather(*self._side_tasks)
         still = [t for t in self.state.tasks if t.status is TaskStatus.IN_PROGRESS]
         if still:
             await self._record(still, kind="deadline", message="window closed while in progress")
@@ -306,7 +309,12 @@ class DailyShiftWorkflow:
     async def _checkpoint(self) -> None:
         self.state.checkpoints += 1
         changed, self._changed = self._changed, False
-        await self._try(ShiftActivities.checkpoint, CheckpointInput(state=self.state, changed=changed))
+        if workflow.patched("checkpoint-beside-the-day"):
+            # Snapshot + thread update run beside the day: a slow or unreachable Slack never delays the deadline.
+            snapshot = CheckpointInput(state=self.state.model_copy(deep=True), changed=changed)
+            self._side_tasks.append(asyncio.create_task(self._try(ShiftActivities.checkpoint, snapshot)))
+        else:  # days recorded before the patch replay the way they ran
+            await self._try(ShiftActivities.checkpoint, CheckpointInput(state=self.state, changed=changed))
         if self._happened:
             await self._review()
 

@@ -18,8 +18,8 @@ from aiohttp import WSMsgType, web
 
 
 class FakeSlack:
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.responses: list[dict[str, Any]] = []
         self.acks: dict[str, dict[str, Any]] = {}
@@ -48,7 +48,7 @@ class FakeSlack:
         app.router.add_post("/response/{rid}", self._response)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self

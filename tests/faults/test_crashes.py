@@ -117,3 +117,37 @@ async def test_temporal_server_killed_and_restarted_on_its_database(tmp_path: Pa
     assert sum(agents.completed.values()) == 3 and len(notifier.reports) == 1
     history = await store.history.day("UT", DAY)
     assert sorted(h.status for h in history) == [TaskStatus.COMPLETED] * 3
+
+
+async def test_report_waits_out_slack_being_unreachable(dev_env: WorkflowEnvironment, store: Store) -> None:
+    from bot.slack_client import web_client
+    from bot.slack_notifier import SlackNotifier
+
+    slack = await FakeSlack().start()
+    port, q = slack.port, queue()
+    notifier = SlackNotifier(web_client("xoxb-outage", slack.api_url), store)
+    acts = ShiftActivities(store, ScriptedAgents(), notifier, heartbeat_interval=0.2)
+    back: FakeSlack | None = None
+    try:
+        async with build_worker(dev_env.client, acts, task_queue=q):
+            handle = await start_day_now(dev_env.client, day("UO", window=6), task_queue=q)
+            await slack.wait_for(lambda: slack.called("chat.postMessage"), timeout=20)  # the thread is open
+            await slack.stop()  # from here on Slack refuses connections
+            for _ in range(200):  # the deadline passes on time; the report is kept in SQLite
+                run = await store.runs.get("UO", f"day-UO-{DAY}")
+                if run is not None and run.report_json:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(4)  # delivery keeps failing with connection errors meanwhile
+            run = await store.runs.get("UO", f"day-UO-{DAY}")
+            assert run is not None and run.report_json and not run.report_delivered
+            back = await FakeSlack(port=port).start()
+            report = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        if back is not None:
+            await back.stop()
+    assert back is not None and len(report.completed) == 3
+    posted = [c for c in back.called("chat.postMessage") if "Daily Task Summary" in json.dumps(c.get("blocks", ""))]
+    assert len(posted) == 1 and posted[0]["thread_ts"]
+    run = await store.runs.get("UO", f"day-UO-{DAY}")
+    assert run is not None and run.report_delivered
