@@ -118,6 +118,9 @@ class RunMonitor(Protocol):
 
     def set_session(self, session_id: str) -> None: ...
 
+    def waiting(self, flag: bool) -> None:
+        """While waiting for an agent slot, silence is expected and is not a stall."""
+
     @property
     def resume_session_id(self) -> str | None: ...
 

@@ -210,7 +210,11 @@ class ClaudeAgentRuntime:
             raise AgentFailure(str(exc), retryable=False, kind="BudgetExceeded") from exc
         outcome: RunOutcome | None = None
         try:
+            if monitor is not None:
+                monitor.waiting(True)  # queued behind other agents: heartbeats go on, the watchdog waits
             async with self._slots:
+                if monitor is not None:
+                    monitor.waiting(False)
                 outcome = await self._session(options, prompt, monitor)
             return outcome
         finally:

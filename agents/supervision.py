@@ -38,6 +38,7 @@ class AgentMonitor:
         self.note: str | None = None
         self.last_event = time.monotonic()
         self.stalled = False
+        self._waiting = False
 
     @property
     def resume_session_id(self) -> str | None:
@@ -45,6 +46,10 @@ class AgentMonitor:
 
     def touch(self) -> None:
         self.last_event = time.monotonic()
+
+    def waiting(self, flag: bool) -> None:
+        self._waiting = flag
+        self.touch()
 
     def set_session(self, session_id: str) -> None:
         self.session_id = session_id
@@ -73,7 +78,7 @@ class AgentMonitor:
                 done, _ = await asyncio.wait({task}, timeout=self.interval)
                 if done:
                     return task.result()
-                if time.monotonic() - self.last_event > self.stale_after:
+                if not self._waiting and time.monotonic() - self.last_event > self.stale_after:
                     self.stalled = True
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)

@@ -204,3 +204,15 @@ async def test_orchestrator_tools_are_scoped_to_the_user(runtime: ClaudeAgentRun
     assert bad.get("is_error") and "unknown capabilities" in bad["content"][0]["text"]
     reserved = await tools["write_memory"].handler({"key": "shift.deadline_warning", "value": "x"})
     assert reserved.get("is_error")
+
+
+async def test_agents_queued_behind_the_concurrency_cap_are_not_taken_for_stalled(runtime: ClaudeAgentRuntime) -> None:
+    from agents.supervision import AgentMonitor
+
+    runtime._slots = asyncio.Semaphore(1)  # one agent at a time
+    monitors = [AgentMonitor(lambda *_: None, interval=0.1, stale_after=1.5) for _ in range(2)]
+    reqs = [exec_req("Steady work [[offline:slow seconds=0.4]]", short=f"q{i}0000") for i in range(2)]
+    results = await asyncio.gather(*(m.run(lambda m=m, r=r: runtime.run_task(r, m))
+                                     for m, r in zip(monitors, reqs, strict=True)))
+    assert all(r.output.startswith("Finished") for r in results)  # the second waited > 1.5 s for its slot
+    assert not any(m.stalled for m in monitors)

@@ -174,6 +174,17 @@ async def test_watchdog_stops_a_silent_agent_and_heartbeats_carry_progress() -> 
 
     assert await lively.run(busy) == "done"
 
+    queued = AgentMonitor(lambda d: None, interval=0.05, stale_after=0.2)
+
+    async def waits_for_a_slot() -> str:
+        queued.waiting(True)
+        await asyncio.sleep(0.6)  # three times the stall limit, but only queued
+        queued.waiting(False)
+        await queued.progress(10)
+        return "ran"
+
+    assert await queued.run(waits_for_a_slot) == "ran" and not queued.stalled
+
 
 def test_offline_sse_stream_shape() -> None:
     body = message_body("m", [{"type": "text", "text": "hi"},
