@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -34,7 +34,6 @@ class Services:
     worker: Worker | None = None
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
-    extras: dict[str, object] = field(default_factory=dict)
 
     def ui_url(self, workflow_id: str) -> str:
         if self.temporal is not None:

@@ -164,21 +164,6 @@ class TaskRepository:
             )
         return await self.for_user(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
 
-    async def upsert(self, task: Task) -> None:
-        """Mirror a task as the workflow sees it. Never moves a task between users."""
-        data = task.model_dump()
-        data["capabilities"] = json.dumps(task.capabilities)
-        data["status"] = task.status.value
-        data["updated_at"] = utcnow()
-        cols = list(data)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in ("task_id", "user_id", "created_at"))
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-                f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",
-                [data[c] for c in cols],
-            )
-
     async def mirror(self, task: Task, *, kind: str = "status", message: str | None = None,
                      attempt: int | None = None) -> None:
         """Upsert the workflow's view of a task and audit the change, in one transaction."""

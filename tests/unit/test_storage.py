@@ -109,7 +109,8 @@ async def test_user_scoping(store: Store) -> None:
         await store.tasks.create("UA", "same id", generated_by="user", task_id=b_task.task_id)
     # A mirror write that names B's task under A's user id does not move or change it.
     forged = b_task.model_copy(update={"user_id": "UA", "description": "hijacked"})
-    await store.tasks.upsert(forged)
+    with pytest.raises(NotFound):
+        await store.tasks.mirror(forged)
     assert (await store.tasks.get("UB", b_task.task_id)).description == "B's private task"
     assert await store.tasks.for_user("UA") == []
     await store.memory.set("UB", "secret", "b-only", "agent")
