@@ -10,19 +10,17 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-
-class TaskDraft(BaseModel):
-    description: str
-    capabilities: list[str] = Field(default_factory=list)
-    category: str = "general"
+from storage.models import TaskIdentity, TaskSpec
 
 
-class TaskBrief(BaseModel):
-    task_id: str
-    short_id: str
-    description: str
+class TaskDraft(TaskSpec):
+    """A task an agent proposes: exactly what a task asks for, nothing more."""
+
+
+class TaskBrief(TaskIdentity):
+    """A task as agents see it in prompts (derived by ``workflows.records.brief``)."""
+
     status: str
-    capabilities: list[str] = Field(default_factory=list)
     note: str | None = None
 
 

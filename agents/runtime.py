@@ -12,6 +12,7 @@ import logging
 import re
 import shutil
 import tempfile
+import uuid
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -202,12 +203,17 @@ class ClaudeAgentRuntime:
 
     async def _run(self, ctx: AgentContext, ledger_key: str, kind: str, prompt: str, options: ClaudeAgentOptions, *,
                    monitor: RunMonitor | None = None) -> RunOutcome:
+        ledger_key = f"{ledger_key}:{uuid.uuid4().hex[:12]}"  # one ledger row per run: a retry never overwrites
         try:
-            await self.store.ledger.reserve(ctx.user_id, ctx.day, ledger_key, amount_usd=self.config.agent_budget_usd,
-                                            daily_cap_usd=self.config.daily_budget_usd, agent_kind=kind,
-                                            task_id=ctx.task_id)
+            if monitor is not None:
+                monitor.waiting(True)  # waiting for other agents' holds to settle is not a stall
+            held = await self.store.ledger.reserve(ctx.user_id, ctx.day, ledger_key,
+                                                   amount_usd=self.config.agent_budget_usd,
+                                                   daily_cap_usd=self.config.daily_budget_usd, agent_kind=kind,
+                                                   task_id=ctx.task_id)
         except BudgetExceeded as exc:
             raise AgentFailure(str(exc), retryable=False, kind="BudgetExceeded") from exc
+        options.max_budget_usd = min(options.max_budget_usd or held, held)  # what remains may be less than a cap
         outcome: RunOutcome | None = None
         try:
             if monitor is not None:

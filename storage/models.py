@@ -38,34 +38,62 @@ class User(Row):
     daily_budget_usd: float | None = None
 
 
-class TaskFields(Row):
-    """What a task row holds, live or archived."""
+class TaskSpec(BaseModel):
+    """What a task asks for: what an agent drafts or a user types. Every task shape below starts here,
+    so a field added to a task is added once and reaches every view of it."""
 
-    task_id: str
-    user_id: str
-    short_id: str
-    created_at: str
-    generated_by: str
-    assigned_to: str | None = None
     description: str
     capabilities: list[str] = Field(default_factory=list)
     category: str = "general"
+
+
+class TaskLabel(TaskSpec):
+    """A task as people refer to it (report lines, Slack)."""
+
+    short_id: str
+
+
+class TaskIdentity(TaskLabel):
+    """A task once it exists: the key shared by the row, the workflow's state and the agents' brief."""
+
+    task_id: str
+
+
+class TaskMirror(TaskIdentity, Row):
+    """The columns of a task row the workflow owns and mirrors after every transition.
+
+    Output, cost and tokens are not here on purpose: the executor activity writes them, and a mirror
+    of the workflow's (summarised) view must never overwrite them.
+    """
+
+    user_id: str
+    created_at: str
+    generated_by: str = "orchestrator"
+    assigned_to: str | None = None
     status: TaskStatus
     start_time: str | None = None
     end_time: str | None = None
-    output: str | None = None
     error_message: str | None = None
     retry_count: int = 0
     workflow_id: str | None = None
     progress: int = 0
+    progress_note: str | None = None
+    source_ref: str | None = None
+
+
+EXECUTOR_COLUMNS = frozenset({"output", "cost_usd", "input_tokens", "output_tokens"})
+
+
+class TaskFields(TaskMirror):
+    """The canonical task record, live or archived: the workflow's columns plus what the executor wrote."""
+
+    output: str | None = None
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
 
 
 class Task(TaskFields):
-    progress_note: str | None = None
-    source_ref: str | None = None
     updated_at: str | None = None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiosqlite
 
 from storage.db import Database, utcnow
-from storage.models import Task, TaskEvent, TaskStatus
+from storage.models import Task, TaskEvent, TaskMirror, TaskStatus
 
 _UPDATABLE = frozenset(
     {
@@ -164,10 +164,14 @@ class TaskRepository:
             )
         return await self.for_user(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
 
-    async def mirror(self, task: Task, *, kind: str = "status", message: str | None = None,
+    async def mirror(self, task: TaskMirror, *, kind: str = "status", message: str | None = None,
                      attempt: int | None = None) -> None:
-        """Upsert the workflow's view of a task and audit the change, in one transaction."""
-        data = task.model_dump()
+        """Upsert the workflow's columns of a task and audit the change, in one transaction.
+
+        Only ``TaskMirror``'s columns are written, so the whole output, cost and tokens that the executor
+        stored stay as they are (the workflow only holds a summary of the output).
+        """
+        data = task.model_dump(include=set(TaskMirror.model_fields))
         data["capabilities"] = json.dumps(task.capabilities)
         data["status"] = task.status.value
         data["updated_at"] = utcnow()

@@ -27,14 +27,12 @@ from agents.contracts import (
     PlanResult,
     ReviewRequest,
     ReviewResult,
-    TaskBrief,
 )
 from agents.profiles import unknown_capabilities
 from agents.supervision import AgentMonitor
-from storage.models import Task, TaskStatus
+from storage.ledger import BudgetExceeded, budget_verdict
 from storage.store import Store
 from workflows.models import (
-    OUTPUT_SUMMARY_CHARS,
     DayInput,
     DayState,
     ProgressSignal,
@@ -43,6 +41,9 @@ from workflows.models import (
     TaskState,
 )
 from workflows.notifier import Notifier
+from workflows.records import brief, state_from_row, summary, to_row
+
+__all__ = ["ShiftActivities", "brief", "to_row"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,25 +98,6 @@ class ArchiveInput(BaseModel):
     status: str
 
 
-def to_row(user_id: str, workflow_id: str, t: TaskState) -> Task:
-    return Task(
-        task_id=t.task_id, user_id=user_id, short_id=t.short_id,
-        created_at=(t.start_time or datetime.now(ZoneInfo("UTC"))).isoformat(),
-        generated_by=t.generated_by, assigned_to=t.assigned_to, description=t.description,
-        capabilities=t.capabilities, category=t.category, status=t.status,
-        start_time=t.start_time.isoformat() if t.start_time else None,
-        end_time=t.end_time.isoformat() if t.end_time else None,
-        output=t.output, error_message=t.error or t.blocked_reason, retry_count=max(0, t.attempts - 1),
-        workflow_id=workflow_id, progress=t.progress, progress_note=t.progress_note, source_ref=t.source_ref,
-        cost_usd=t.cost_usd,
-    )
-
-
-def brief(t: TaskState) -> TaskBrief:
-    return TaskBrief(task_id=t.task_id, short_id=t.short_id, description=t.description, status=t.status.value,
-                     capabilities=t.capabilities, note=t.error or t.blocked_reason)
-
-
 class ShiftActivities:
     def __init__(self, store: Store, agents: AgentRuntime, notifier: Notifier, *, daily_budget_usd: float = 5.0,
                  agent_budget_usd: float = 1.0, heartbeat_interval: float = 1.0, stale_after: float = 300.0) -> None:
@@ -141,9 +123,7 @@ class ShiftActivities:
                                    start_time=_iso(state.started_at), deadline=_iso(state.deadline),
                                    main_agent_id=f"orchestrator-{state.workflow_id}")
         claimed = await self.store.tasks.claim_pending(state.user_id, state.workflow_id)
-        return [TaskState(task_id=t.task_id, short_id=t.short_id, description=t.description,
-                          capabilities=t.capabilities, category=t.category, generated_by="user",
-                          status=TaskStatus.PENDING, source_ref=t.source_ref) for t in claimed]
+        return [state_from_row(t) for t in claimed]
 
     @activity.defn
     async def announce_day(self, state: DayState) -> None:
@@ -163,16 +143,27 @@ class ShiftActivities:
 
     @activity.defn
     async def record_tasks(self, inp: RecordInput) -> None:
+        """Mirror the workflow's columns of each task (never the output, cost or tokens the executor wrote)."""
+        now = datetime.now(ZoneInfo("UTC"))
         for t in inp.tasks:
-            await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t), kind=inp.kind,
+            await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t, now), kind=inp.kind,
                                           message=inp.message or t.error or t.blocked_reason,
                                           attempt=t.attempts or None)
         await self.notifier.changed(inp.user_id)
 
     @activity.defn
     async def validate_tasks(self, inp: ValidateInput) -> list[Validation]:
-        """Pre-validation: known capabilities, a usable description, budget left for an executor."""
-        remaining = self.daily_budget_usd - await self.store.ledger.spent(inp.user_id, inp.day)
+        """Pre-validation: known capabilities, a usable description, money left for an executor.
+
+        The budget rule is the ledger's own (``budget_verdict``): holds of running agents are not money
+        spent, so a task fails here only when the day's money really is.
+        """
+        budget = await self.store.ledger.budget(inp.user_id, inp.day, self.daily_budget_usd)
+        try:
+            budget_verdict(budget, self.agent_budget_usd)
+            spent = None
+        except BudgetExceeded as exc:
+            spent = str(exc)
         results = []
         for t in inp.tasks:
             unknown = unknown_capabilities(t.capabilities)
@@ -181,9 +172,8 @@ class ShiftActivities:
                                           reason=f"unknown capability: {', '.join(unknown)}"))
             elif not t.description.strip():
                 results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
-            elif remaining < min(self.agent_budget_usd, self.daily_budget_usd) * 0.1:
-                results.append(Validation(task_id=t.task_id, ok=False,
-                                          reason=f"daily budget exhausted (${remaining:.2f} left)"))
+            elif spent is not None:
+                results.append(Validation(task_id=t.task_id, ok=False, reason=spent))
             else:
                 results.append(Validation(task_id=t.task_id, ok=True))
         return results
@@ -218,9 +208,8 @@ class ShiftActivities:
         await self.store.tasks.update_fields(req.user_id, req.task_id, {"output": result.output})
         await self.store.tasks.add_usage(req.user_id, req.task_id, result.cost_usd, result.input_tokens,
                                          result.output_tokens)
-        summary = result.output if len(result.output) <= OUTPUT_SUMMARY_CHARS else (
-            result.output[: OUTPUT_SUMMARY_CHARS - 1] + "…")
-        return result.model_copy(update={"output": summary})
+        # The workflow keeps a summary (small payloads); the whole output stays in the row written above.
+        return result.model_copy(update={"output": summary(result.output)})
 
     @activity.defn
     async def checkpoint(self, inp: CheckpointInput) -> None:
@@ -271,13 +260,23 @@ class ShiftActivities:
     async def next_steps(self, req: NextStepsRequest) -> str:
         return await self._beating(lambda: self.agents.next_steps(req))
 
+    async def _costed(self, report: StatusReport) -> StatusReport:
+        """The report with the day's cost from the ledger: every agent run, including failed attempts, advice
+        and next steps, which the workflow's own sum does not see."""
+        if await self.store.ledger.runs(report.user_id, report.day) == 0:
+            return report  # no agent ran through the ledger (a skipped day, or agents that do not account)
+        cost = await self.store.ledger.actual(report.user_id, report.day)
+        return report.model_copy(update={"cost_usd": round(cost, 4)})
+
     @activity.defn
     async def save_report(self, report: StatusReport) -> None:
+        report = await self._costed(report)
         await self.store.runs.update(report.user_id, report.workflow_id, report_json=report.model_dump_json(),
                                      status="reported")
 
     @activity.defn
     async def deliver_report(self, report: StatusReport) -> None:
+        report = await self._costed(report)
         await self._beating(lambda: self.notifier.report(report))
         await self.store.runs.update(report.user_id, report.workflow_id, report_delivered=1)
         await self.notifier.changed(report.user_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from storage.models import TaskStatus
+from storage.models import TaskIdentity, TaskLabel, TaskStatus
 
 TASK_QUEUE = "daily-tasks"
 OUTPUT_SUMMARY_CHARS = 400
@@ -43,12 +43,10 @@ class ScheduleInput(ShiftTimings):
     """What a user's Temporal Schedule starts; the day's details are resolved when it fires."""
 
 
-class TaskState(BaseModel):
-    task_id: str
-    short_id: str
-    description: str
-    capabilities: list[str] = Field(default_factory=list)
-    category: str = "general"
+class TaskState(TaskIdentity):
+    """The workflow's view of a task (event-sourced by Temporal). ``output`` is a summary of at most
+    OUTPUT_SUMMARY_CHARS: the whole output lives in the task row, which the workflow never overwrites."""
+
     generated_by: str = "orchestrator"
     status: TaskStatus = TaskStatus.GENERATED
     assigned_to: str | None = None
@@ -101,9 +99,10 @@ class ProgressSignal(BaseModel):
     note: str | None = None
 
 
-class ReportItem(BaseModel):
-    short_id: str
-    description: str
+class ReportItem(TaskLabel):
+    """One line of the report, derived from a TaskState by ``workflows.records.report_item``."""
+
+    task_id: str = ""
     status: str
     generated_by: str = "orchestrator"
     duration_minutes: float | None = None

@@ -6,29 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from storage.models import TaskStatus
-from workflows.models import DayState, ReportItem, StatusReport, TaskState
-
-
-def _minutes(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds() / 60, 2)
-
-
-def _item(t: TaskState, now: datetime) -> ReportItem:
-    return ReportItem(
-        short_id=t.short_id,
-        description=t.description,
-        status=t.status.value,
-        generated_by=t.generated_by,
-        duration_minutes=_minutes(t.start_time, t.end_time),
-        elapsed_minutes=_minutes(t.start_time, t.end_time or now),
-        progress=t.progress,
-        output=t.output,
-        reason=t.error or t.blocked_reason,
-        attempts=t.attempts,
-        resolution=t.resolution,
-    )
+from workflows.models import DayState, ReportItem, StatusReport
+from workflows.records import report_item
 
 
 def build_report(state: DayState, window_start: datetime, window_end: datetime, now: datetime,
@@ -36,7 +15,7 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
     groups: dict[str, list[ReportItem]] = {"completed": [], "in_progress": [], "failed": [], "not_started": [],
                                             "cancelled": []}
     for t in state.tasks:
-        item = _item(t, now)
+        item = report_item(t, now)
         if t.status is TaskStatus.COMPLETED:
             groups["completed"].append(item)
         elif t.status is TaskStatus.IN_PROGRESS:
@@ -46,8 +25,6 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
         elif t.status is TaskStatus.CANCELLED:
             groups["cancelled"].append(item)
         else:
-            if not item.reason:
-                item.reason = "Not yet assigned"
             groups["not_started"].append(item)
     total = sum(len(v) for k, v in groups.items() if k != "cancelled")
     durations = [i.duration_minutes for i in groups["completed"] if i.duration_minutes is not None]

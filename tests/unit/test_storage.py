@@ -198,19 +198,21 @@ async def test_runs_escalations_audit(store: Store) -> None:
 async def test_budget_reservations_never_overspend(store: Store) -> None:
     await store.users.ensure("U1")
 
-    async def try_reserve(i: int) -> bool:
+    async def try_reserve(i: int) -> float:
         try:
-            await store.ledger.reserve("U1", "d", f"e{i}", amount_usd=0.30, daily_cap_usd=1.00, agent_kind="executor")
+            return await store.ledger.reserve("U1", "d", f"e{i}", amount_usd=0.30, daily_cap_usd=1.00,
+                                              agent_kind="executor", wait_seconds=0.3, poll_seconds=0.05)
         except BudgetExceeded:
-            return False
-        return True
+            return 0.0
 
     results = await asyncio.gather(*(try_reserve(i) for i in range(10)))
-    assert sum(results) == 3
-    assert await store.ledger.spent("U1", "d") == pytest.approx(0.90)
-    await store.ledger.settle("U1", "e0", actual_usd=0.05)
-    assert await store.ledger.spent("U1", "d") == pytest.approx(0.65)
-    assert await try_reserve(99)
+    # Three full caps, then what remains; the rest waited for a settlement that did not come in time.
+    assert sorted(results, reverse=True)[:4] == pytest.approx([0.30, 0.30, 0.30, 0.10])
+    assert sum(results) == pytest.approx(1.00)
+    assert await store.ledger.spent("U1", "d") == pytest.approx(1.00)
+    held = [f"e{i}" for i, r in enumerate(results) if r]
+    await store.ledger.settle("U1", held[0], actual_usd=0.05)
+    assert await try_reserve(99) == pytest.approx(min(0.30, 1.00 - 0.05 - (sum(results) - results[int(held[0][1:])])))
 
 
 async def test_concurrent_writers_in_process_and_across_connections(tmp_path) -> None:
