@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -21,12 +23,13 @@ from slack_sdk.models.blocks import (
 
 from storage.models import CategoryCount, Task, TaskStatus, User
 from workflows.models import DayState, ReportItem, StatusReport, TaskState
-from workflows.report import duration
+from workflows.report import duration, render_text, window_text
 
 MESSAGE_BLOCKS = 50
 HOME_BLOCKS = 100
 TEXT_LIMIT = 3000
-ITEMS_PER_GROUP = 8
+_MORE_ROOM = 60  # the "…and N more" line
+MESSAGE_TEXT_LIMIT = 39_000  # Slack truncates a message's text at 40,000 characters
 
 USAGE = """*Dayshift* — your daily AI shift
 • `/dayshift add <text>` add a task (today's shift if it is running, else the next one)
@@ -47,6 +50,16 @@ STATUS_ICON = {"completed": "✅", "in_progress": "🔄", "failed": "❌", "canc
 def escape(text: str | None) -> str:
     """Escape Slack's control characters so user text can't ping channels or inject links."""
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_time(ts: datetime, timezone: str = "UTC", *, seconds: bool = False,
+               token: str | None = None) -> str:
+    """A time every reader sees in their own timezone (Slack's date token); the fallback, for clients that
+    cannot render it, is the owner's local time with the timezone named."""
+    local = ts.astimezone(ZoneInfo(timezone))
+    fallback = local.strftime("%-I:%M:%S %p" if seconds else "%-I:%M %p") + f" {timezone}"
+    fmt = token or ("{time_secs}" if seconds else "{time}")
+    return f"<!date^{int(ts.timestamp())}^{fmt}|{fallback}>"
 
 
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -98,48 +111,92 @@ def _chunked(lines: list[str], per_block: int) -> list[Block]:
     return out
 
 
-def _item_lines(items: list[ReportItem], fmt: str) -> str:
-    rows = []
-    for i in items[:ITEMS_PER_GROUP]:
-        detail = {
-            "done": f"Duration: {duration(i.duration_minutes)} · Output: {escape((i.output or '')[:160])}",
-            "progress": f"{bar(i.progress)} {i.progress}% · Elapsed: {duration(i.elapsed_minutes)}",
-            "failed": f"Reason: {escape((i.reason or '')[:160])} · Attempts: {i.attempts}"
-                      + (f" · {i.resolution}" if i.resolution else ""),
-            "pending": f"Reason: {escape((i.reason or 'Not yet assigned')[:160])}",
-        }[fmt]
-        rows.append(f"• `{i.short_id}` {escape(i.description[:140])}\n    {detail}")
-    if len(items) > ITEMS_PER_GROUP:
-        rows.append(f"_…and {len(items) - ITEMS_PER_GROUP} more (see the Home tab)_")
-    return "\n".join(rows) or "_none_"
+def _item_line(i: ReportItem, fmt: str) -> str:
+    detail = {
+        "done": f"Duration: {duration(i.duration_minutes)} · Output: {escape((i.output or '')[:160])}",
+        "progress": f"{bar(i.progress)} {i.progress}% · Elapsed: {duration(i.elapsed_minutes)}",
+        "failed": f"Reason: {escape((i.reason or '')[:160])} · Attempts: {i.attempts}"
+                  + (f" · {escape(i.resolution)}" if i.resolution else ""),
+        "pending": f"Reason: {escape((i.reason or 'Not yet assigned')[:160])}",
+        "cancelled": "Cancelled" + (f" · {escape(i.reason[:160])}" if i.reason else ""),
+    }[fmt]
+    return f"• `{i.short_id}` {escape(i.description[:140])}\n    {detail}"
 
 
-def report_text(report: StatusReport) -> str:
+def _group_sections(title: str, items: list[ReportItem], fmt: str, max_blocks: int) -> list[Block]:
+    """Every item of a group, packed into as few sections as Slack's 3,000 characters allow; only when
+    ``max_blocks`` sections cannot hold them all does the group end in "…and N more"."""
+    head = f"*{title} ({len(items)} tasks)*"
+    lines = [_item_line(i, fmt) for i in items] or ["_none_"]
+    sections: list[list[str]] = [[head]]
+    size = len(head)
+    for n, line in enumerate(lines):
+        last_section = len(sections) >= max_blocks
+        room = TEXT_LIMIT - (_MORE_ROOM if last_section and n < len(lines) - 1 else 0)
+        if size + 1 + len(line) > room:
+            if last_section:
+                sections[-1].append(f"_…and {len(lines) - n} more (see the Home tab)_")
+                break
+            sections.append([])
+            size = -1
+        sections[-1].append(line)
+        size += 1 + len(line)
+    return [md("\n".join(section)) for section in sections]
+
+
+def report_summary(report: StatusReport) -> str:
+    """One line about a report (Home's "Last shift")."""
     return (f"📋 Daily Task Summary - {report.day}: {len(report.completed)} completed, {len(report.in_progress)} in "
             f"progress, {len(report.failed)} failed, {len(report.not_started)} not started")
 
 
+def report_text(report: StatusReport) -> str:
+    """The message's plain-text fallback (notifications, clients without blocks): the spec's text format."""
+    return clip(escape(render_text(report)), MESSAGE_TEXT_LIMIT)
+
+
+def report_window(report: StatusReport) -> str:
+    """The spec's window line in the owner's timezone, then the same window in the reader's own time."""
+    short = report.window_minutes < 60
+    return (f"{window_text(report)} · your time: {slack_time(report.window_start, report.timezone, seconds=short)}"
+            f" - {slack_time(report.window_end, report.timezone, seconds=short)}")
+
+
 def report_blocks(report: StatusReport) -> list[Block]:
-    """The spec's status report as Block Kit."""
+    """The spec's status report as Block Kit: every task, cancelled ones on lines of their own."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=f"📋 Daily Task Summary - {report.day}"[:150]))]
-    window = (f"Execution window: {report.window_start:%H:%M} - {report.window_end:%H:%M} UTC "
-              f"({report.timezone})")
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=window)]))
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=report_window(report))]))
     if report.skipped_reason:
         blocks.append(md(f"⏭️ *Shift skipped:* {escape(report.skipped_reason)}"))
-    groups = (("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),
-              ("❌ FAILED", report.failed, "failed"), ("⏸️ NOT STARTED", report.not_started, "pending"))
-    for title, items, fmt in groups:
-        blocks.append(md(f"*{title} ({len(items)} tasks)*\n{_item_lines(items, fmt)}"))
     avg = duration(report.average_task_minutes) if report.average_task_minutes is not None else "n/a"
-    blocks.append(DividerBlock())
-    blocks.append(md(f"*Summary Stats*\n• Total Generated: {report.total_generated}\n"
-                     f"• Completion Rate: {len(report.completed)}/{report.total_generated} "
-                     f"({report.completion_rate:.0%})\n• Average Task Time: {avg}\n"
-                     f"• Total Time Used: {duration(report.time_used_minutes)} of "
-                     f"{duration(report.window_minutes)}\n• Cost: ${report.cost_usd:.4f}"))
-    blocks.append(md(f"*Next Steps:* {escape(report.next_steps or 'n/a')}"))
-    return blocks[:MESSAGE_BLOCKS]
+    tail: list[Block] = [
+        DividerBlock(),
+        md(f"*Summary Stats*\n• Total Generated: {report.total_generated}\n"
+           f"• Completion Rate: {len(report.completed)}/{report.total_generated} "
+           f"({report.completion_rate:.0%})\n• Average Task Time: {avg}\n"
+           f"• Total Time Used: {duration(report.time_used_minutes)} of "
+           f"{duration(report.window_minutes)}\n• Cost: ${report.cost_usd:.4f}"),
+        md(f"*Next Steps:* {escape(report.next_steps or 'n/a')}"),
+    ]
+    groups = [("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),
+              ("❌ FAILED", report.failed, "failed"), ("⏸️ NOT STARTED", report.not_started, "pending")]
+    if report.cancelled:
+        groups.append(("🚫 CANCELLED", report.cancelled, "cancelled"))
+    budget = MESSAGE_BLOCKS - len(blocks) - len(tail)
+    for n, (title, items, fmt) in enumerate(groups):
+        later = len(groups) - n - 1  # every later group keeps at least one section
+        sections = _group_sections(title, items, fmt, max(1, budget - later))
+        blocks += sections
+        budget -= len(sections)
+    return (blocks + tail)[:MESSAGE_BLOCKS]
+
+
+def status_text(state: DayState) -> str:
+    """``/dayshift status`` for a running shift, its deadline in the reader's own time."""
+    done = sum(1 for t in state.tasks if t.status is TaskStatus.COMPLETED)
+    deadline = f", report due {slack_time(state.deadline, state.timezone)}" if state.deadline else ""
+    return (f"Shift {state.day} is {state.phase}: {done}/{len(state.tasks)} done, "
+            f"checkpoint {state.checkpoints}{deadline}.")
 
 
 _CARD_STATUS = {TaskStatus.COMPLETED: "complete", TaskStatus.IN_PROGRESS: "in_progress", TaskStatus.FAILED: "error"}
@@ -218,17 +275,17 @@ def home_view(user: User, state: DayState | None, waiting: list[Task], last_repo
     if state is not None:
         left = ""
         if state.deadline is not None:
-            left = f" · deadline {state.deadline:%H:%M} UTC"
+            left = f" · report due {slack_time(state.deadline, user.timezone)}"
         blocks.append(md(f"*Today — live* ({state.phase}{left})"))
         for group, label in ((TaskStatus.IN_PROGRESS, "In progress"), (TaskStatus.PENDING, "Pending"),
                              (TaskStatus.COMPLETED, "Completed"), (TaskStatus.FAILED, "Failed"),
                              (TaskStatus.CANCELLED, "Cancelled")):
             ts = [t for t in state.tasks if t.status is group]
             if ts:
-                lines = [task_line(t) + _timing(t) for t in ts]
+                lines = [task_line(t) + _timing(t, user.timezone) for t in ts]
                 blocks.append(md(f"*{label}*\n" + "\n".join(lines[:15])))
     elif last_report is not None:
-        blocks.append(md(f"*Last shift* ({last_report.day}): {report_text(last_report)}"))
+        blocks.append(md(f"*Last shift* ({last_report.day}): {report_summary(last_report)}"))
     else:
         blocks.append(md("No shift yet. It starts at your start time, or press *Run today's shift now*."))
     if waiting:
@@ -253,8 +310,8 @@ def home_view(user: User, state: DayState | None, waiting: list[Task], last_repo
     return {"type": "home", "blocks": dicts(blocks[:HOME_BLOCKS])}
 
 
-def _timing(t: TaskState) -> str:
+def _timing(t: TaskState, timezone: str) -> str:
     if t.start_time is None:
         return ""
-    end = f"–{t.end_time:%H:%M}" if t.end_time else ""
-    return f"  _({t.start_time:%H:%M}{end} UTC, {t.assigned_to or 'unassigned'})_"
+    end = f"–{slack_time(t.end_time, timezone)}" if t.end_time else ""
+    return f"  _({slack_time(t.start_time, timezone)}{end}, {t.assigned_to or 'unassigned'})_"

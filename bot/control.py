@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +17,22 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from bot.blocks import slack_time
 from bot.settings import Settings, validate_start_time, validate_timezone
 from storage.models import Task, User
 from storage.store import Store
 from storage.tasks import NotFound
 from workflows.daily_shift import MAX_DESCRIPTION, DailyShiftWorkflow
-from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, ScheduleInput, TaskState
+from workflows.models import (
+    TASK_QUEUE,
+    AddTaskRequest,
+    DayInput,
+    DayState,
+    EditTaskRequest,
+    ScheduleInput,
+    TaskState,
+    day_workflow_id,
+)
 from workflows.schedules import local_day, next_start, start_day_now, upsert_schedule
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -76,18 +86,32 @@ class ShiftControl:
             preferred_start_time=self.settings.default_start_time)
 
     def day_id(self, user: User) -> str:
-        return f"day-{user.user_id}-{local_day(user.timezone)}"
+        """The id a day starting now would get (for starting one; to find the running day use ``live``)."""
+        return day_workflow_id(user.user_id, local_day(user.timezone))
+
+    async def running_day_ids(self, user: User) -> list[str]:
+        """Where the user's running shift may be: the days SQLite knows as open (newest first), then the
+        id of today's and yesterday's local date. A shift keeps running past midnight and across a
+        timezone change, so the wall clock alone would lose it."""
+        ids = [run.workflow_id for run in await self.store.runs.running(user.user_id)]
+        today = datetime.now(ZoneInfo(user.timezone)).date()
+        for day in (today, today - timedelta(days=1)):
+            ids.append(day_workflow_id(user.user_id, day.isoformat()))
+        return list(dict.fromkeys(ids))
 
     async def live(self, user: User) -> WorkflowHandle[DailyShiftWorkflow, object] | None:
-        """Today's workflow handle if the window is open right now."""
-        handle = self.client.get_workflow_handle_for(DailyShiftWorkflow.run, self.day_id(user))  # type: ignore[arg-type]
-        try:
-            desc = await handle.describe()
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return handle if desc.status == WorkflowExecutionStatus.RUNNING else None
+        """The user's running day's workflow handle, whatever the date is now; None outside a window."""
+        for workflow_id in await self.running_day_ids(user):
+            handle = self.client.get_workflow_handle_for(DailyShiftWorkflow.run, workflow_id)  # type: ignore[arg-type]
+            try:
+                desc = await handle.describe()
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    continue
+                raise
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                return handle
+        return None
 
     async def state(self, user: User) -> DayState | None:
         handle = await self.live(user)
@@ -168,6 +192,9 @@ class ShiftControl:
 
     async def run_now(self, user_id: str) -> str:
         user = await self.user(user_id)
+        running = await self.live(user)
+        if running is not None:  # e.g. yesterday's shift, still running past midnight
+            raise UserError(f"A shift is running (`{running.id}`); one shift at a time.")
         day = local_day(user.timezone)
         inp = day_input_for(self.settings, user_id, day, user.timezone)
         try:
@@ -199,10 +226,11 @@ class ShiftControl:
         return user
 
     async def next_start(self, user: User) -> str:
+        """The next shift's start for Slack: in the reader's own time (a Slack date token)."""
         when = await next_start(self.client, user.user_id)
         if when is None:
             return "paused" if user.paused else "not scheduled (open settings to schedule it)"
-        return when.astimezone(ZoneInfo(user.timezone)).strftime("%a %d %b, %H:%M %Z")
+        return slack_time(when, user.timezone, token="{date_short_pretty} at {time}")
 
     async def _own_task(self, user_id: str, ref: str) -> Task:
         try:

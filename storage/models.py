@@ -133,6 +133,18 @@ class WorkflowRun(Row):
     snapshot_json: str | None = None
 
 
+class SlackPost(Row):
+    """A Slack message the day posts exactly once (then edits); ``ts`` is None until Slack confirmed it."""
+
+    post_key: str
+    user_id: str
+    channel: str
+    thread_ts: str | None = None
+    ts: str | None = None
+    created_at: str
+    posted_at: str | None = None
+
+
 class Escalation(Row):
     escalation_id: str
     task_id: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage.db import Database, utcnow
-from storage.models import WorkflowRun
+from storage.models import SlackPost, WorkflowRun
 
 _SETTABLE = frozenset(
     {"start_time", "end_time", "deadline", "status", "main_agent_id", "thread_channel", "thread_ts", "status_ts",
@@ -64,3 +64,38 @@ class RunRepository:
             "SELECT * FROM workflows WHERE report_json IS NOT NULL AND report_delivered = 0 ORDER BY day"
         )
         return [WorkflowRun.model_validate(dict(r)) for r in rows]
+
+    async def running(self, user_id: str) -> list[WorkflowRun]:
+        """The user's days whose window is (as far as SQLite knows) still open, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM workflows WHERE user_id = ? AND status = 'running'"
+            " ORDER BY COALESCE(start_time, updated_at) DESC LIMIT 5",
+            (user_id,),
+        )
+        return [WorkflowRun.model_validate(dict(r)) for r in rows]
+
+    # ---- Slack posts: the intent is stored before posting, the ts right after -----------------------
+
+    async def post(self, user_id: str, post_key: str) -> SlackPost | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM slack_posts WHERE user_id = ? AND post_key = ?", (user_id, post_key)
+        )
+        return SlackPost.model_validate(dict(row)) if row else None
+
+    async def intend_post(self, user_id: str, post_key: str, channel: str, thread_ts: str | None) -> SlackPost:
+        """Record that ``post_key`` is about to be posted (idempotent: an earlier intent wins)."""
+        await self.db.execute(
+            "INSERT INTO slack_posts(post_key, user_id, channel, thread_ts, created_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT(post_key) DO NOTHING",
+            (post_key, user_id, channel, thread_ts, utcnow()),
+        )
+        found = await self.post(user_id, post_key)
+        if found is None:  # the key exists under another user: never share or reveal it
+            raise ValueError(f"post key {post_key!r} belongs to another user")
+        return found
+
+    async def posted(self, user_id: str, post_key: str, channel: str, ts: str) -> None:
+        await self.db.execute(
+            "UPDATE slack_posts SET channel = ?, ts = ?, posted_at = ? WHERE user_id = ? AND post_key = ?",
+            (channel, ts, utcnow(), user_id, post_key),
+        )

@@ -65,15 +65,16 @@ def _brief(text: str | None, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def window_text(report: StatusReport) -> str:
+    """The spec's window line, in the owner's timezone: "Execution Window: 8:00 AM - 11:00 AM America/New_York"."""
+    short = report.window_minutes < 60
+    return (f"Execution Window: {_clock(report.window_start, report.timezone, short)} - "
+            f"{_clock(report.window_end, report.timezone, short)} {report.timezone}")
+
+
 def render_text(report: StatusReport) -> str:
     """The spec's plain-text status format (console, logs, Slack fallback text)."""
-    short = report.window_minutes < 60
-    lines = [
-        f"📋 Daily Task Summary - {report.day}",
-        f"Execution Window: {_clock(report.window_start, report.timezone, short)} - "
-        f"{_clock(report.window_end, report.timezone, short)} {report.timezone}",
-        "",
-    ]
+    lines = [f"📋 Daily Task Summary - {report.day}", window_text(report), ""]
     if report.skipped_reason:
         lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
     lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")
@@ -94,7 +95,8 @@ def render_text(report: StatusReport) -> str:
         lines += [f"- {_brief(i.description)}", f"  Status: Pending | Reason: {_brief(i.reason, 120)}"]
     if report.cancelled:
         lines += ["", f"🚫 CANCELLED ({len(report.cancelled)} tasks)"]
-        lines += [f"- {_brief(i.description)}" for i in report.cancelled]
+        for i in report.cancelled:
+            lines += [f"- {_brief(i.description)}", "  Status: Cancelled"]
     avg = duration(report.average_task_minutes) if report.average_task_minutes is not None else "n/a"
     lines += [
         "", "---", "Summary Stats:",

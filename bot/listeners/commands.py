@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from slack_bolt.async_app import AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks import USAGE, dicts, escape, task_list_blocks
+from bot.blocks import USAGE, dicts, escape, status_text, task_list_blocks
 from bot.control import UserError
 from bot.deps import BotDeps
 from bot.listeners.acks import ack_now
@@ -60,9 +60,7 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
         state = await control.state(user)
         if state is None:
             return {"text": f"No shift is running. Next shift: {await control.next_start(user)}."}
-        done = sum(1 for t in state.tasks if t.status.value == "completed")
-        return {"text": f"Shift {state.day} is {state.phase}: {done}/{len(state.tasks)} done, "
-                        f"checkpoint {state.checkpoints}, deadline {state.deadline:%H:%M} UTC."}
+        return {"text": status_text(state)}
     if sub == "history":
         days = 7
         if rest.strip():

@@ -2,7 +2,9 @@
 
 One aiohttp app on 127.0.0.1:<ephemeral>: the Web API under /api/{method}, the socket-mode websocket at
 /link (sends ``hello``, pushes envelopes, records acks), and response_url endpoints under /response/.
-Failures can be queued per method (e.g. a 429 with Retry-After, or a 500).
+Failures can be queued per method (e.g. a 429 with Retry-After, or a 500), including the nasty one: Slack
+accepts a post, then answers 500 (``accept_then_fail``). Posted messages are kept (``messages``) with their
+metadata, and ``conversations.history`` / ``conversations.replies`` read them back as Slack does.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -28,6 +31,10 @@ class FakeSlack:
         self.acked_at: dict[str, float] = {}
         self.failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any], str | None]]] = defaultdict(list)
         self.user_tz: dict[str, str] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.accepted_then_failed: dict[str, list[str | None]] = defaultdict(list)
+        self._last_ts = 0.0
+        self._accept_status = 500
         self._ts = itertools.count(1)
         self._ws: web.WebSocketResponse | None = None
         self._connected = asyncio.Event()
@@ -71,6 +78,23 @@ class FakeSlack:
         body = {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
         self.failures[method] += [(status, headers, body, matching)] * times
 
+    def accept_then_fail(self, method: str, status: int = 500, times: int = 1, matching: str | None = None) -> None:
+        """The next ``times`` calls of ``method`` take effect (the message is posted), then answer ``status``."""
+        self.accepted_then_failed[method] += [matching] * times
+        self._accept_status = status
+
+    def top_level(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Messages that are not replies (thread parents and plain posts), oldest first."""
+        return [m for m in self.messages if m["thread_ts"] in (None, m["ts"])
+                and (channel is None or m["channel"] == channel)]
+
+    def replies(self, thread_ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["thread_ts"] == thread_ts and m["ts"] != thread_ts]
+
+    def _next_ts(self) -> str:
+        self._last_ts = max(time.time(), self._last_ts + 0.000001)
+        return f"{self._last_ts:.6f}"
+
     def called(self, method: str) -> list[dict[str, Any]]:
         return [params for m, params in self.calls if m == method]
 
@@ -97,7 +121,15 @@ class FakeSlack:
             self.calls.append((f"FAILED:{method}", params))
             return web.json_response(body, status=status, headers=headers)
         self.calls.append((method, params))
-        return web.json_response(self._answer(method, params))
+        answer = self._answer(method, params)
+        late = self.accepted_then_failed[method]
+        hit = next((i for i, m in enumerate(late) if m is None or m in text), None)
+        if hit is not None:  # Slack did the work, but the caller never hears so
+            late.pop(hit)
+            self.calls.append((f"ACCEPTED-THEN-FAILED:{method}", params))
+            return web.json_response({"ok": False, "error": "internal_error"},
+                                     status=self._accept_status)
+        return web.json_response(answer)
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -105,10 +137,35 @@ class FakeSlack:
                     "url": "https://fake.slack/"}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link?ticket={uuid.uuid4().hex}"}
-        if method in ("chat.postMessage", "chat.update"):
-            ts = params.get("ts") if method == "chat.update" else f"{1700000000 + next(self._ts)}.000100"
+        if method == "chat.postMessage":
+            ts = self._next_ts()
+            self.messages.append({"channel": params.get("channel"), "ts": ts, "thread_ts": params.get("thread_ts"),
+                                  "text": params.get("text"), "blocks": params.get("blocks"),
+                                  "metadata": _json(params.get("metadata")), "user": "UBOT"})
             return {"ok": True, "channel": params.get("channel"), "ts": ts,
                     "message": {"text": params.get("text"), "ts": ts}}
+        if method == "chat.update":
+            ts = params.get("ts")
+            for m in self.messages:
+                if m["channel"] == params.get("channel") and m["ts"] == ts:
+                    m.update({k: params[k] for k in ("text", "blocks") if k in params})
+                    if params.get("metadata"):
+                        m["metadata"] = _json(params["metadata"])
+            return {"ok": True, "channel": params.get("channel"), "ts": ts,
+                    "message": {"text": params.get("text"), "ts": ts}}
+        if method in ("conversations.history", "conversations.replies"):
+            oldest = float(params.get("oldest") or 0)
+            with_meta = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+            if method == "conversations.history":
+                found = [m for m in self.top_level(str(params.get("channel"))) if float(m["ts"]) > oldest][::-1]
+            else:
+                parent = str(params.get("ts"))
+                found = [m for m in self.messages if m["channel"] == params.get("channel")
+                         and (m["ts"] == parent or (m["thread_ts"] == parent and float(m["ts"]) > oldest))]
+            return {"ok": True, "has_more": False, "messages": [
+                {"type": "message", "user": m["user"], "text": m["text"], "ts": m["ts"],
+                 **({"thread_ts": m["thread_ts"]} if m["thread_ts"] else {}),
+                 **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {})} for m in found]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
         if method == "conversations.open":
@@ -212,3 +269,7 @@ class FakeSlack:
                 "event_time": 1700000000, "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
                 "event": {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home",
                           "event_ts": "1700000000.1"}}
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

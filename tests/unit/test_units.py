@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,12 +43,18 @@ def _block_texts(blocks: list[dict]) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_report_blocks_stay_within_slack_limits_for_huge_days() -> None:
-    state = _state(200, text="x" * 3000)
-    report = build_report(state, NOW - timedelta(hours=3), NOW, NOW)
-    blocks = [b.to_dict() for b in report_blocks(report)]
-    assert len(blocks) <= MESSAGE_BLOCKS
-    assert all(len(t) <= TEXT_LIMIT for t in _block_texts(blocks))
-    assert "…and 192 more" in json.dumps(blocks, ensure_ascii=False)
+    for n in (200, 600):
+        state = _state(n, text="x" * 3000)
+        report = build_report(state, NOW - timedelta(hours=3), NOW, NOW)
+        blocks = [b.to_dict() for b in report_blocks(report)]
+        assert len(blocks) <= MESSAGE_BLOCKS
+        assert all(len(t) <= TEXT_LIMIT for t in _block_texts(blocks))
+        dumped = json.dumps(blocks, ensure_ascii=False)
+        more = re.search(r"…and (\d+) more", dumped)
+        if n == 200:  # every task fits in Slack's limits, so every task is listed
+            assert more is None and dumped.count("`s0") == 200
+        else:  # past Slack's limits the report shows all it can, then says how many more
+            assert more is not None and dumped.count("`s0") + int(more.group(1)) == n
 
 
 def test_progress_uses_native_plan_blocks_with_fallback() -> None:

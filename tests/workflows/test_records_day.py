@@ -1,0 +1,108 @@
+"""A whole day on the time-skipping test server (fast scripted agents, a fake): whole outputs and tokens
+survive the day and the archive, and the report's cost is every agent run's, from the ledger."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from agents.contracts import (
+    AdviceRequest,
+    ExecRequest,
+    ExecResult,
+    NextStepsRequest,
+    PlanRequest,
+    PlanResult,
+    ReviewRequest,
+    ReviewResult,
+    RunMonitor,
+)
+from storage.models import Task
+from storage.store import Store
+from tests.fakes.agents import RecordingNotifier, ScriptedAgents
+from tests.workflows.test_day_timeskipping import DAY, day_input, run_day
+from workflows.models import OUTPUT_SUMMARY_CHARS, StatusReport
+
+LONG = "".join(f"§{i:03d} a paragraph of the executor's real output, which the user must get back whole.\n"
+               for i in range(24))
+
+
+class LedgerAgents(ScriptedAgents):
+    """Scripted agents that account every run in the ledger as the real runtime does (failures included)."""
+
+    def __init__(self, store: Store, plan: list[str]) -> None:
+        super().__init__(plan=plan)
+        self.store = store
+        self.runs = 0
+
+    async def _account(self, user_id: str, kind: str, cost: float, task_id: str | None = None) -> None:
+        self.runs += 1
+        key = f"{kind}:{self.runs}"
+        await self.store.ledger.reserve(user_id, DAY, key, amount_usd=1.0, daily_cap_usd=5.0, agent_kind=kind,
+                                        task_id=task_id)
+        await self.store.ledger.settle(user_id, key, actual_usd=cost)
+
+    async def plan_day(self, req: PlanRequest) -> PlanResult:
+        await self._account(req.user_id, "plan", 0.01)
+        return await super().plan_day(req)
+
+    async def run_task(self, req: ExecRequest, monitor: RunMonitor) -> ExecResult:
+        await self._account(req.user_id, "exec", 0.002, req.task_id)  # failed attempts cost money too
+        result = await super().run_task(req, monitor)
+        if "long" in req.description:
+            return result.model_copy(update={"output": LONG, "input_tokens": 4321, "output_tokens": 1234})
+        return result
+
+    async def review(self, req: ReviewRequest) -> ReviewResult:
+        await self._account(req.user_id, "review", 0.001)
+        return await super().review(req)
+
+    async def advise(self, req: AdviceRequest) -> str:
+        await self._account(req.user_id, "advise", 0.003)
+        return await super().advise(req)
+
+    async def next_steps(self, req: NextStepsRequest) -> str:
+        await self._account(req.user_id, "next", 0.004)
+        return await super().next_steps(req)
+
+
+class RowsAtReport(RecordingNotifier):
+    """Reads the live task rows when the report goes out (after the last mirror, before the archive)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.rows: list[Task] = []
+
+    async def report(self, report) -> None:  # type: ignore[no-untyped-def]
+        self.rows = await self.store.tasks.for_user(report.user_id)
+        await super().report(report)
+
+
+async def test_whole_output_and_tokens_survive_the_day_and_the_archive(ts_env: WorkflowEnvironment,
+                                                                       store: Store) -> None:
+    assert len(LONG) >= 1744
+    agents = LedgerAgents(store, plan=["write the long report", "fail-once: flaky sync", "impossible: rm -rf"])
+    notifier = RowsAtReport(store)
+    report = await run_day(ts_env, store, agents, notifier, day_input())
+
+    # The workflow and the report carry a summary; the row and the archive carry the whole output.
+    [long_item] = [i for i in report.completed if "long" in i.description]
+    assert long_item.output is not None and len(long_item.output) == OUTPUT_SUMMARY_CHARS
+    [live] = [r for r in notifier.rows if "long" in r.description]
+    assert live.output == LONG and (live.input_tokens, live.output_tokens) == (4321, 1234)
+    [archived] = [h for h in await store.history.day("U1", DAY) if "long" in h.description]
+    assert archived.output == LONG and (archived.input_tokens, archived.output_tokens) == (4321, 1234)
+    assert archived.cost_usd == pytest.approx(0.002)
+
+    # Cost: every run in the ledger (plan, 3 long/flaky-retry/impossible executions + the flaky one's failed
+    # attempt, advice for the impossible task, reviews, next steps), not just the workflow's successes.
+    ledger = await store.ledger.actual("U1", DAY)
+    assert agents.calls["advise"] == 1 and agents.calls["next_steps"] == 1
+    [delivered] = notifier.reports
+    assert isinstance(delivered, StatusReport)
+    assert delivered.cost_usd == pytest.approx(ledger, abs=1e-4)
+    assert delivered.cost_usd > report.cost_usd  # the workflow's own sum misses failed attempts and advice
+    run = await store.runs.get("U1", f"day-U1-{DAY}")
+    assert run is not None and run.report_json is not None
+    assert StatusReport.model_validate_json(run.report_json).cost_usd == pytest.approx(ledger, abs=1e-4)
