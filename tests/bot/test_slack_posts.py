@@ -1,0 +1,108 @@
+"""Every Slack post the day makes is posted once, then edited (issue 11 item 3).
+
+The real SlackNotifier and the real slack_sdk client (with the bot's retry handlers) against the fake Slack,
+which here accepts a post and then answers 500, the case where a naive retry posts twice. Each notifier
+call that raises is called again, as Temporal retries the activity. Real SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.slack_client import web_client
+from bot.slack_notifier import SlackNotifier
+from storage.models import TaskStatus
+from storage.store import Store
+from tests.fakes.slack import FakeSlack
+from workflows.models import DayState, StatusReport, TaskState
+
+WF = "day-U1-2026-11-28"
+START = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+async def _as_temporal_would(call: Callable[[], Awaitable[None]], attempts: int = 5) -> int:
+    """Run ``call`` until it succeeds, like an activity's retry policy; returns the attempts it took."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await call()
+            return attempt
+        except Exception:
+            continue
+    raise AssertionError("never succeeded")
+
+
+async def test_parent_dm_and_report_are_posted_once_when_slack_fails_after_accepting(slack: FakeSlack,
+                                                                                    store: Store) -> None:
+    await store.users.ensure("U1", timezone="America/New_York")
+    await store.runs.open("U1", WF, "2026-11-28", start_time=START.isoformat(),
+                          deadline=(START + timedelta(hours=3)).isoformat())
+    notifier = SlackNotifier(web_client("xoxb-test-token", slack.api_url), store)
+    notifier.lookup_delays = (0.05, 0.1)  # short pauses before looking for an accepted post
+    task = TaskState(task_id="t-1", short_id="tttttt", description="sync the calendar", status=TaskStatus.FAILED,
+                     attempts=3, error="upstream 500", escalated=True)
+    state = DayState(user_id="U1", workflow_id=WF, day="2026-11-28", timezone="America/New_York",
+                     started_at=START, deadline=START + timedelta(hours=3), tasks=[task])
+
+    # Thread parent: Slack takes the post, answers 500; the notifier finds its message instead of reposting.
+    slack.accept_then_fail("chat.postMessage", matching="has started")
+    assert await _as_temporal_would(lambda: notifier.day_started(state)) == 1
+    await notifier.day_started(state)  # a replayed announce finds the stored ts
+
+    # Escalation DM: accepted then 500, and the look-up fails too, so the activity fails and is retried.
+    await store.escalations.create("U1", task.task_id, WF, escalation_id="esc-1", reason="upstream 500",
+                                   suggestion="retry", attempts=3)
+    slack.accept_then_fail("chat.postMessage", matching="retry_task")
+    slack.fail_next("conversations.history", 500, times=4)  # more than the client's own 3 retries
+    assert await _as_temporal_would(lambda: notifier.escalate(state, task, "Retry it.", "esc-1")) == 2
+
+    # Report: the same, in the thread; the retry finds the accepted report and edits it.
+    report = StatusReport(user_id="U1", workflow_id=WF, day="2026-11-28", timezone="America/New_York",
+                          window_start=START, window_end=START + timedelta(hours=3), total_generated=1)
+    slack.accept_then_fail("chat.postMessage", matching="Daily Task Summary")
+    slack.fail_next("conversations.replies", 500, times=4)
+    assert await _as_temporal_would(lambda: notifier.report(report)) == 2
+    await notifier.report(report)  # re-delivery (the bot's redeliver job) edits, never posts
+
+    failed_after_accepting = [c for c, _ in slack.calls if c == "ACCEPTED-THEN-FAILED:chat.postMessage"]
+    assert len(failed_after_accepting) == 3
+    parents = [m for m in slack.top_level() if "Dayshift for 2026-11-28" in (m["text"] or "")]
+    assert len(parents) == 1
+    assert "<!date^" in slack.called("chat.postMessage")[0]["text"]  # report due in the reader's own time
+    dms = [m for m in slack.top_level() if "retry_task" in json.dumps(m["blocks"] or "")]
+    assert len(dms) == 1
+    reports = [m for m in slack.replies(parents[0]["ts"]) if "Daily Task Summary" in json.dumps(m["blocks"] or "")]
+    assert len(reports) == 1
+    notes = [m for m in slack.replies(parents[0]["ts"]) if "needs your decision" in (m["text"] or "")]
+    assert len(notes) == 1
+    # The stored coordinates are those of the one message of each kind.
+    run = await store.runs.get("U1", WF)
+    assert run is not None and (run.thread_ts, run.report_ts) == (parents[0]["ts"], reports[0]["ts"])
+    escalation = await store.escalations.get("U1", "esc-1")
+    assert escalation is not None and escalation.delivered and escalation.dm_ts == dms[0]["ts"]
+    assert "done: 0/1 completed" in (parents[0]["text"] or "")  # the parent was edited, not reposted
+
+
+async def test_a_post_slack_refused_is_posted_again(slack: FakeSlack, store: Store) -> None:
+    """A 500 without the message being taken: the look-up finds nothing, so the post is made (once)."""
+    await store.users.ensure("U2")
+    await store.runs.open("U2", "day-U2-2026-11-28", "2026-11-28", start_time=START.isoformat(), deadline="")
+    notifier = SlackNotifier(web_client("xoxb-test-token", slack.api_url), store)
+    notifier.lookup_delays = (0.05,)
+    state = DayState(user_id="U2", workflow_id="day-U2-2026-11-28", day="2026-11-28", timezone="UTC",
+                     deadline=START + timedelta(hours=3))
+    slack.fail_next("chat.postMessage", 500, times=3)
+    assert await _as_temporal_would(lambda: notifier.day_started(state)) == 2
+    assert len([m for m in slack.top_level() if "Dayshift for" in (m["text"] or "")]) == 1
