@@ -3,6 +3,8 @@ survive the day and the archive, and the report's cost is every agent run's, fro
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -106,3 +108,43 @@ async def test_whole_output_and_tokens_survive_the_day_and_the_archive(ts_env: W
     run = await store.runs.get("U1", f"day-U1-{DAY}")
     assert run is not None and run.report_json is not None
     assert StatusReport.model_validate_json(run.report_json).cost_usd == pytest.approx(ledger, abs=1e-4)
+
+
+async def test_slack_finds_the_running_shift_after_midnight_or_a_timezone_change(ts_env: WorkflowEnvironment,
+                                                                                 store: Store) -> None:
+    """/dayshift status, add and Home find the running day by what runs, not by today's date."""
+    from bot.control import ShiftControl, UserError
+    from bot.settings import Settings
+    from tests.workflows.conftest import queue
+    from workflows.activities import ShiftActivities
+    from workflows.daily_shift import DailyShiftWorkflow
+    from workflows.worker import build_worker
+
+    # The shift started on the 20th (by the user's old timezone); the wall clock's local date is another day.
+    running_id = "day-U1-2026-11-20"
+    await store.users.ensure("U1", timezone="Pacific/Kiritimati")
+    agents = ScriptedAgents(plan=["gate: a long job"])
+    q = queue()
+    async with build_worker(ts_env.client, ShiftActivities(store, agents, RecordingNotifier(), heartbeat_interval=0.2),
+                            task_queue=q):
+        handle = await ts_env.client.start_workflow(DailyShiftWorkflow.run, day_input(day="2026-11-20"),
+                                                    id=running_id, task_queue=q)
+        for _ in range(200):
+            run = await store.runs.get("U1", running_id)
+            if run is not None and agents.calls["run"]:
+                break
+            await asyncio.sleep(0.05)
+        control = ShiftControl(store, ts_env.client, Settings(), task_queue=q)
+        user = await control.user("U1")
+        assert control.day_id(user) != running_id
+        live = await control.live(user)
+        assert live is not None and live.id == running_id
+        state = await control.state(user)
+        assert state is not None and state.day == "2026-11-20" and state.phase == "running"
+        added = await control.add("U1", "late idea from the user")
+        assert added.when == "today"  # into the running shift, not parked for "the next one"
+        with pytest.raises(UserError, match="A shift is running"):
+            await control.run_now("U1")
+        agents.gate.set()
+        report = await handle.result()
+    assert "late idea from the user" in {i.description for i in report.completed}
