@@ -194,7 +194,7 @@ class ShiftControl:
         user = await self.user(user_id)
         running = await self.live(user)
         if running is not None:  # e.g. yesterday's shift, still running past midnight
-            raise UserError(f"A shift is running (`{running.id}`); one shift at a time.")
+            raise UserError(f"Your shift `{running.id}` has already run or is running; one shift at a time.")
         day = local_day(user.timezone)
         inp = day_input_for(self.settings, user_id, day, user.timezone)
         try:

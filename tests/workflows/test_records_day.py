@@ -143,7 +143,7 @@ async def test_slack_finds_the_running_shift_after_midnight_or_a_timezone_change
         assert state is not None and state.day == "2026-11-20" and state.phase == "running"
         added = await control.add("U1", "late idea from the user")
         assert added.when == "today"  # into the running shift, not parked for "the next one"
-        with pytest.raises(UserError, match="A shift is running"):
+        with pytest.raises(UserError, match="already run or is running"):
             await control.run_now("U1")
         agents.gate.set()
         report = await handle.result()
