@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
 from storage.models import TaskStatus
 from storage.store import Store
+from tests.fakes.agents import ScriptedAgents
 from tests.fakes.slack import FakeSlack
+from tests.workflows.test_day_timeskipping import DAY, day_input, run_day
 from workflows.models import DayState, StatusReport, TaskState
 
 WF = "day-U1-2026-11-28"
@@ -106,3 +109,27 @@ async def test_a_post_slack_refused_is_posted_again(slack: FakeSlack, store: Sto
     slack.fail_next("chat.postMessage", 500, times=3)
     assert await _as_temporal_would(lambda: notifier.day_started(state)) == 2
     assert len([m for m in slack.top_level() if "Dayshift for" in (m["text"] or "")]) == 1
+
+
+async def test_a_whole_day_under_temporal_retries_posts_each_message_once(ts_env: WorkflowEnvironment, store: Store,
+                                                                          slack: FakeSlack) -> None:
+    """The same faults in a real day on the time-skipping server: Temporal retries the failed activities."""
+    slack.accept_then_fail("chat.postMessage", matching="has started")
+    slack.accept_then_fail("chat.postMessage", matching="retry_task")
+    slack.accept_then_fail("chat.postMessage", matching="Daily Task Summary")
+    slack.fail_next("conversations.history", 500, times=4)  # the first look-up fails: the activity is retried
+    slack.fail_next("conversations.replies", 500, times=4)
+    notifier = SlackNotifier(web_client("xoxb-test-token", slack.api_url), store)
+    notifier.lookup_delays = (0.05, 0.1)
+    agents = ScriptedAgents(plan=["impossible: needs a human", "write notes"])
+    report = await run_day(ts_env, store, agents, notifier, day_input(user="U3", timezone="America/New_York"))
+    assert len(report.completed) == 1 and len(report.failed) == 1
+
+    assert len([c for c, _ in slack.calls if c == "ACCEPTED-THEN-FAILED:chat.postMessage"]) == 3
+    parents = [m for m in slack.top_level() if "Dayshift for" in (m["text"] or "")]
+    dms = [m for m in slack.top_level() if "retry_task" in json.dumps(m["blocks"] or "")]
+    assert len(parents) == 1 and len(dms) == 1
+    reports = [m for m in slack.replies(parents[0]["ts"]) if "Daily Task Summary" in json.dumps(m["blocks"] or "")]
+    assert len(reports) == 1
+    run = await store.runs.get("U3", f"day-U3-{DAY}")
+    assert run is not None and run.report_delivered and run.report_ts == reports[0]["ts"]
