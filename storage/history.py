@@ -131,4 +131,5 @@ class HistoryRepository:
             await conn.execute("DELETE FROM cost_ledger WHERE day < ?", (cutoff,))
             await conn.execute("DELETE FROM workflows WHERE day < ?", (cutoff,))
             await conn.execute("DELETE FROM processed_events WHERE seen_at < ?", (cutoff,))
+            await conn.execute("DELETE FROM slack_posts WHERE created_at < ?", (cutoff,))
         return removed
