@@ -226,6 +226,13 @@ class ShiftControl:
         return user
 
     async def next_start(self, user: User) -> str:
+        """The next shift's start as plain text in the user's timezone (for places without Slack's tokens)."""
+        when = await next_start(self.client, user.user_id)
+        if when is None:
+            return "paused" if user.paused else "not scheduled (open settings to schedule it)"
+        return when.astimezone(ZoneInfo(user.timezone)).strftime("%a %d %b, %H:%M %Z")
+
+    async def next_start_slack(self, user: User) -> str:
         """The next shift's start for Slack: in the reader's own time (a Slack date token)."""
         when = await next_start(self.client, user.user_id)
         if when is None:

@@ -37,7 +37,7 @@ class HomePublisher:
         today = datetime.now(ZoneInfo(user.timezone)).date()
         days = await store.history.day_totals(user_id, 7, today)
         cats = await store.history.completed_by_category(user_id, 30, today)
-        next_start = await self.control.next_start(user)
+        next_start = await self.control.next_start_slack(user)
         stats = await user_stats_line(store, user_id, today)
         return home_view(user, state, waiting, report, days, cats, next_start, stats)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -43,7 +44,8 @@ class SlackNotifier:
         self.native_plan = native_plan
         self.lookup_delays = lookup_delays
         self.on_change: Callable[[str], Awaitable[None]] | None = None
-        rate_limit_only = [h for h in client.retry_handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
+        rate_limit_only: list[AsyncRetryHandler] = [
+            h for h in client.retry_handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
         self._poster = AsyncWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
                                       headers=client.headers, retry_handlers=rate_limit_only)
 

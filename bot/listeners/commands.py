@@ -59,7 +59,7 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
         user = await control.user(user_id)
         state = await control.state(user)
         if state is None:
-            return {"text": f"No shift is running. Next shift: {await control.next_start(user)}."}
+            return {"text": f"No shift is running. Next shift: {await control.next_start_slack(user)}."}
         return {"text": status_text(state)}
     if sub == "history":
         days = 7
