@@ -92,8 +92,9 @@ async def test_agent_budget_cap_stops_an_agent(runtime: ClaudeAgentRuntime) -> N
 
 async def test_daily_budget_is_reserved_before_an_agent_starts(runtime: ClaudeAgentRuntime, store: Store,
                                                                model: OfflineModel) -> None:
-    runtime.config.daily_budget_usd = 1.5  # room for one agent's $1 cap, not two
-    await store.ledger.reserve("U1", DAY, "held", amount_usd=1.0, daily_cap_usd=1.5, agent_kind="executor")
+    runtime.config.daily_budget_usd = 1.5
+    await store.ledger.reserve("U1", DAY, "spent", amount_usd=1.0, daily_cap_usd=1.5, agent_kind="executor")
+    await store.ledger.settle("U1", "spent", actual_usd=1.45)  # the day's money is really spent
     before = len(model.requests)
     with pytest.raises(AgentFailure) as exc:
         await runtime.run_task(exec_req("anything"), monitor())
