@@ -1,0 +1,335 @@
+"""The dashboard's routes. Every route but sign-in needs a session and reads only that session's user;
+every change goes through ShiftControl (the same path, validation and error texts as ``/dayshift``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bot.control import ShiftControl, UserError
+from bot.settings import ALLOWED_START_TIMES
+from bot.web import svg, views
+from bot.web.auth import COOKIE, SESSION_TTL_SECONDS, LinkError, Session, WebAuth
+
+log = logging.getLogger(__name__)
+MAX_BODY = 32 * 1024
+POLL_SECONDS = 0.4
+REFRESH_SECONDS = 10.0
+_SHORT = re.compile(r"^[0-9a-f]{6}$")
+DONE = {"added-today": "✅ Added {id} to today's running shift.", "added-next": "✅ Added {id} for your next shift.",
+        "edited": "✏️ Task {id} updated.", "cancelled": "🚫 Task {id} cancelled.",
+        "started": "🚀 Today's shift is starting.", "saved": "✅ Settings saved.", "signed-in": ""}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+class NoSession(Exception):
+    pass
+
+
+class HttpProblem(Exception):
+    """A request we refuse with a clear message and no change."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class WebDeps:
+    control: ShiftControl
+    auth: WebAuth
+    secure_cookie: bool = False
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("bot.web", "templates"), autoescape=select_autoescape(["html"]))
+    env.globals.update(svg=svg, status_label=views.status_label, ALLOWED_START_TIMES=ALLOWED_START_TIMES)
+    env.filters["clock"] = lambda t, tz: t.astimezone(__import__("zoneinfo").ZoneInfo(tz)).strftime("%H:%M:%S") \
+        if t else ""
+    env.filters["pct"] = lambda v: "n/a" if v is None else f"{v:.0%}"
+    return env
+
+
+def create_web_app(deps: WebDeps) -> FastAPI:
+    app = FastAPI(title="Dayshift", docs_url=None, redoc_url=None, openapi_url=None)
+    env = _env()
+    control = deps.control
+    app.mount("/static", StaticFiles(packages=[("bot.web", "static")]), name="static")
+
+    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method == "POST":
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit() or int(length) > MAX_BODY:
+                resp: Response = page("message.html", 413, title="Too large",
+                                      message=f"That form is too large (the limit is {MAX_BODY // 1024} KB). "
+                                              "Nothing was changed.", session=None)
+                resp.headers.update(SECURITY_HEADERS)
+                return resp
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    @app.exception_handler(NoSession)
+    async def no_session(request: Request, exc: NoSession) -> Response:
+        if request.url.path == "/events":
+            return Response("Not signed in.", status_code=401, media_type="text/plain")
+        return page("signin.html", 401, error=None, session=None)
+
+    @app.exception_handler(HttpProblem)
+    async def problem(request: Request, exc: HttpProblem) -> Response:
+        session = await _session_or_none(request)
+        return page("message.html", exc.status, title="Not done", message=exc.message, session=session)
+
+    async def _session_or_none(request: Request) -> Session | None:
+        return await deps.auth.session(request.cookies.get(COOKIE))
+
+    async def signed_in(request: Request) -> Session:
+        session = await _session_or_none(request)
+        if session is None:
+            raise NoSession()
+        return session
+
+    async def form(request: Request, session: Session) -> dict[str, str]:
+        """The urlencoded form, with its CSRF token checked before anything else happens."""
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise HttpProblem(413, "That form is too large. Nothing was changed.")
+        try:
+            fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+        except UnicodeDecodeError:
+            raise HttpProblem(400, "That form was not valid UTF-8. Nothing was changed.") from None
+        sent = fields.get("csrf") or request.headers.get("x-csrf-token")
+        if not sent:
+            raise HttpProblem(403, "This form was sent without its security token (CSRF), so nothing was changed. "
+                                   "Reload the page and try again.")
+        if not session.csrf_ok(sent):
+            raise HttpProblem(403, "This form's security token (CSRF) does not match your session, so nothing was "
+                                   "changed. Reload the page and try again.")
+        return fields
+
+    def done(where: str, key: str, short_id: str = "") -> RedirectResponse:
+        query = {"done": key} | ({"id": short_id} if short_id else {})
+        return RedirectResponse(f"{where}?{urlencode(query)}", status_code=303)
+
+    def notice(request: Request) -> str | None:
+        key = request.query_params.get("done", "")
+        short = request.query_params.get("id", "")
+        if key not in DONE or (short and not _SHORT.match(short)):
+            return None
+        return DONE[key].format(id=short) or None
+
+    async def board_page(request: Request, session: Session, *, status: int = 200, error: str | None = None,
+                         draft: str = "") -> HTMLResponse:
+        board = await views.board(control, session.user_id)
+        return page("board.html", status, board=board, session=session, notice=None if error else notice(request),
+                    error=error, draft=draft, next_start=await control.next_start(board.user), active="board")
+
+    # ---- sign-in ---------------------------------------------------------------------------------------
+
+    @app.get("/auth/link")
+    async def link(t: str = "") -> Response:
+        try:
+            session = await deps.auth.redeem(t)
+        except LinkError as exc:
+            return page("signin.html", 400, error=str(exc), session=None)
+        resp = RedirectResponse("/?done=signed-in", status_code=303)
+        resp.set_cookie(COOKIE, session.token, max_age=SESSION_TTL_SECONDS, httponly=True, samesite="lax",
+                        secure=deps.secure_cookie, path="/")
+        return resp
+
+    @app.post("/auth/logout")
+    async def logout(request: Request) -> Response:
+        session = await signed_in(request)
+        await form(request, session)
+        await deps.auth.close_session(session.token)
+        resp = page("signin.html", 200, error=None, session=None, signed_out=True)
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # ---- today's board -----------------------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index(request: Request) -> HTMLResponse:
+        return await board_page(request, await signed_in(request))
+
+    @app.get("/board", response_class=HTMLResponse)
+    async def board_fragment(request: Request) -> HTMLResponse:
+        session = await signed_in(request)
+        board = await views.board(control, session.user_id)
+        return page("board_live.html", board=board, session=session)
+
+    @app.get("/events")
+    async def events(request: Request, since: str = "") -> StreamingResponse:
+        session = await signed_in(request)
+        template = env.get_template("board_live.html")
+
+        async def stream() -> AsyncIterator[str]:
+            last, sent_at, failures = since[:64], 0.0, 0
+            yield "retry: 1000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    board = await views.board(control, session.user_id)
+                    failures = 0
+                except Exception as exc:
+                    failures += 1
+                    log.warning("dashboard board read failed", extra={"user_id": session.user_id,
+                                                                       "data": {"error": str(exc)[:200]}})
+                    yield f"event: problem\ndata: {json.dumps({'message': 'Live updates paused: ' + str(exc)[:120]})}\n\n"
+                    await asyncio.sleep(min(10.0, POLL_SECONDS * 2 ** failures))
+                    continue
+                fp = board.fingerprint()
+                if fp != last or time.monotonic() - sent_at > REFRESH_SECONDS:
+                    html = template.render(board=board, session=session)
+                    yield f"event: board\ndata: {json.dumps({'fingerprint': fp, 'html': html, 'sent': time.time()})}\n\n"
+                    last, sent_at = fp, time.monotonic()
+                await asyncio.sleep(POLL_SECONDS)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.post("/tasks")
+    async def add(request: Request) -> Response:
+        session = await signed_in(request)
+        fields = await form(request, session)
+        text = fields.get("text", "")
+        try:
+            outcome = await control.add(session.user_id, text)
+        except UserError as exc:
+            return await board_page(request, session, status=400, error=str(exc), draft=text[:2000])
+        return done("/", f"added-{outcome.when}", outcome.short_id)
+
+    async def owned(session: Session, task_id: str) -> views.Row:
+        row = await views.find_task(control, session.user_id, task_id)
+        if row is None:
+            raise HttpProblem(404, "No such task among yours.")
+        return row
+
+    @app.get("/tasks/{task_id}", response_class=HTMLResponse)
+    async def task_detail(request: Request, task_id: str) -> HTMLResponse:
+        session = await signed_in(request)
+        row = await owned(session, task_id)
+        events = await control.store.tasks.events(session.user_id, row.task_id)
+        user = await control.user(session.user_id)
+        return page("task.html", row=row, events=events, session=session, tz=user.timezone, active="board",
+                    notice=notice(request))
+
+    @app.post("/tasks/{task_id}/edit")
+    async def edit(request: Request, task_id: str) -> Response:
+        session = await signed_in(request)
+        fields = await form(request, session)
+        row = await owned(session, task_id)
+        try:
+            short = await control.edit(session.user_id, row.task_id, fields.get("text", ""))
+        except UserError as exc:
+            return await board_page(request, session, status=400, error=str(exc))
+        return done("/", "edited", short)
+
+    @app.post("/tasks/{task_id}/cancel")
+    async def cancel(request: Request, task_id: str) -> Response:
+        session = await signed_in(request)
+        await form(request, session)
+        row = await owned(session, task_id)
+        try:
+            short = await control.cancel(session.user_id, row.task_id)
+        except UserError as exc:
+            return await board_page(request, session, status=400, error=str(exc))
+        return done("/", "cancelled", short)
+
+    @app.post("/run")
+    async def run_now(request: Request) -> Response:
+        session = await signed_in(request)
+        await form(request, session)
+        try:
+            await control.run_now(session.user_id)
+        except UserError as exc:
+            return await board_page(request, session, status=400, error=str(exc))
+        return done("/", "started")
+
+    # ---- history -----------------------------------------------------------------------------------
+
+    @app.get("/history", response_class=HTMLResponse)
+    async def history(request: Request, month: str = "") -> HTMLResponse:
+        session = await signed_in(request)
+        first = views.parse_day(month + "-01") if month else None
+        if month and first is None:
+            raise HttpProblem(400, f"{month[:20]!r} is not a month; use YYYY-MM.")
+        h = await views.history(control, session.user_id, month=first)
+        return page("history.html", h=h, session=session, active="history")
+
+    @app.get("/history/{day}", response_class=HTMLResponse)
+    async def history_day(request: Request, day: str) -> HTMLResponse:
+        session = await signed_in(request)
+        selected = views.parse_day(day)
+        if selected is None or selected > date.today().replace(year=date.today().year + 1):
+            raise HttpProblem(404, f"{day[:20]!r} is not a day; use YYYY-MM-DD.")
+        h = await views.history(control, session.user_id, selected=selected)
+        return page("history.html", h=h, session=session, active="history")
+
+    # ---- settings ----------------------------------------------------------------------------------
+
+    async def settings_page(session: Session, *, status: int = 200, error: str | None = None,
+                            values: dict[str, Any] | None = None, saved: bool = False) -> HTMLResponse:
+        user = await control.user(session.user_id)
+        values = values or {"timezone": user.timezone, "start_time": user.preferred_start_time,
+                            "channel": user.slack_channel or "", "paused": user.paused}
+        return page("settings.html", status, session=session, user=user, values=values, error=error,
+                    notice="✅ Settings saved." if saved else None, next_start=await control.next_start(user),
+                    allow_any=control.settings.allow_any_start_time, active="settings")
+
+    @app.get("/settings", response_class=HTMLResponse)
+    async def settings_get(request: Request) -> HTMLResponse:
+        return await settings_page(await signed_in(request), saved=request.query_params.get("done") == "saved")
+
+    @app.post("/settings")
+    async def settings_post(request: Request) -> Response:
+        session = await signed_in(request)
+        fields = await form(request, session)
+        values = {"timezone": fields.get("timezone", "").strip(), "start_time": fields.get("start_time", "").strip(),
+                  "channel": fields.get("channel", "").strip(), "paused": fields.get("paused") == "on"}
+        error = None
+        if len(values["timezone"]) > 64:
+            error = f"The timezone is {len(values['timezone']):,} characters; the limit is 64."
+        elif len(values["channel"]) > 30:
+            error = "The notification channel must be a channel id like C0123ABCD (or empty for a DM)."
+        if error is None:
+            try:
+                await control.save_settings(session.user_id, timezone=values["timezone"],
+                                            start_time=values["start_time"], channel=values["channel"] or None,
+                                            paused=bool(values["paused"]))
+            except UserError as exc:
+                error = str(exc)
+        if error is not None:
+            values["timezone"], values["channel"] = values["timezone"][:64], values["channel"][:30]
+            return await settings_page(session, status=400, error=error, values=values)
+        return RedirectResponse("/settings?done=saved", status_code=303)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "time": datetime.now().astimezone().isoformat()}
+
+    return app
+

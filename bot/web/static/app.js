@@ -1,0 +1,50 @@
+// Dayshift dashboard: live updates on top of server-rendered pages (they work without this file).
+// The board arrives by Server-Sent Events as ready HTML; nothing here talks to any other host.
+(function () {
+  "use strict";
+  var state = { loadedAt: Date.now(), updates: [], problems: [] };
+  window.dayshift = state;
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) return;
+  var pending = null;
+
+  function typing() {
+    var el = document.activeElement;
+    return el && live.contains(el) && (el.tagName === "INPUT" || el.tagName === "TEXTAREA");
+  }
+
+  function openEdits() {
+    var open = {};
+    live.querySelectorAll("tr[data-task] details[open]").forEach(function (d) {
+      open[d.closest("tr").getAttribute("data-task")] = true;
+    });
+    return open;
+  }
+
+  function apply(data) {
+    if (typing()) { pending = data; return; }
+    var open = openEdits();
+    live.innerHTML = data.html;
+    live.setAttribute("data-version", data.fingerprint);
+    live.querySelectorAll("tr[data-task]").forEach(function (tr) {
+      var d = tr.querySelector("details");
+      if (d && open[tr.getAttribute("data-task")]) d.open = true;
+    });
+    state.updates.push({ at: Date.now(), fingerprint: data.fingerprint, sent: data.sent * 1000 });
+    document.body.classList.remove("offline");
+  }
+
+  live.addEventListener("focusout", function () {
+    setTimeout(function () {
+      if (pending && !typing()) { var p = pending; pending = null; apply(p); }
+    }, 0);
+  });
+
+  var source = new EventSource("/events?since=" + encodeURIComponent(live.getAttribute("data-version") || ""));
+  source.addEventListener("board", function (ev) { apply(JSON.parse(ev.data)); });
+  source.addEventListener("problem", function (ev) {
+    state.problems.push(JSON.parse(ev.data).message);
+    document.body.classList.add("offline");
+  });
+  source.onerror = function () { document.body.classList.add("offline"); };
+})();
