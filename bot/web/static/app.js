@@ -30,7 +30,9 @@
       var d = tr.querySelector("details");
       if (d && open[tr.getAttribute("data-task")]) d.open = true;
     });
-    state.updates.push({ at: Date.now(), fingerprint: data.fingerprint, sent: data.sent * 1000 });
+    var ids = [];
+    live.querySelectorAll("tr[data-task]").forEach(function (tr) { ids.push(tr.getAttribute("data-task")); });
+    state.updates.push({ at: Date.now(), fingerprint: data.fingerprint, sent: data.sent * 1000, ids: ids });
     document.body.classList.remove("offline");
   }
 
