@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -29,9 +30,9 @@ MAX_BODY = 32 * 1024
 POLL_SECONDS = 0.4
 REFRESH_SECONDS = 10.0
 _SHORT = re.compile(r"^[0-9a-f]{6}$")
-DONE = {"added-today": "✅ Added {id} to today's running shift.", "added-next": "✅ Added {id} for your next shift.",
-        "edited": "✏️ Task {id} updated.", "cancelled": "🚫 Task {id} cancelled.",
-        "started": "🚀 Today's shift is starting.", "saved": "✅ Settings saved.", "signed-in": ""}
+DONE = {"added-today": "Added {id} to today's running shift.", "added-next": "Added {id} for your next shift.",
+        "edited": "Task {id} updated.", "cancelled": "Task {id} cancelled.",
+        "started": "Today's shift is starting.", "saved": "Settings saved.", "signed-in": ""}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -60,11 +61,14 @@ class WebDeps:
     secure_cookie: bool = False
 
 
+def _clock(t: datetime | None, tz: str) -> str:
+    return t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z") if t else "—"
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("bot.web", "templates"), autoescape=select_autoescape(["html"]))
     env.globals.update(svg=svg, status_label=views.status_label, ALLOWED_START_TIMES=ALLOWED_START_TIMES)
-    env.filters["clock"] = lambda t, tz: t.astimezone(__import__("zoneinfo").ZoneInfo(tz)).strftime("%H:%M:%S") \
-        if t else ""
+    env.filters["clock"] = _clock
     env.filters["pct"] = lambda v: "n/a" if v is None else f"{v:.0%}"
     return env
 
@@ -198,13 +202,15 @@ def create_web_app(deps: WebDeps) -> FastAPI:
                     failures += 1
                     log.warning("dashboard board read failed", extra={"user_id": session.user_id,
                                                                        "data": {"error": str(exc)[:200]}})
-                    yield f"event: problem\ndata: {json.dumps({'message': 'Live updates paused: ' + str(exc)[:120]})}\n\n"
+                    problem = json.dumps({"message": "Live updates paused: " + str(exc)[:120]})
+                    yield f"event: problem\ndata: {problem}\n\n"
                     await asyncio.sleep(min(10.0, POLL_SECONDS * 2 ** failures))
                     continue
                 fp = board.fingerprint()
                 if fp != last or time.monotonic() - sent_at > REFRESH_SECONDS:
                     html = template.render(board=board, session=session)
-                    yield f"event: board\ndata: {json.dumps({'fingerprint': fp, 'html': html, 'sent': time.time()})}\n\n"
+                    data = json.dumps({"fingerprint": fp, "html": html, "sent": time.time()})
+                    yield f"event: board\ndata: {data}\n\n"
                     last, sent_at = fp, time.monotonic()
                 await asyncio.sleep(POLL_SECONDS)
 
@@ -297,7 +303,7 @@ def create_web_app(deps: WebDeps) -> FastAPI:
         values = values or {"timezone": user.timezone, "start_time": user.preferred_start_time,
                             "channel": user.slack_channel or "", "paused": user.paused}
         return page("settings.html", status, session=session, user=user, values=values, error=error,
-                    notice="✅ Settings saved." if saved else None, next_start=await control.next_start(user),
+                    notice="Settings saved." if saved else None, next_start=await control.next_start(user),
                     allow_any=control.settings.allow_any_start_time, active="settings")
 
     @app.get("/settings", response_class=HTMLResponse)
@@ -308,22 +314,21 @@ def create_web_app(deps: WebDeps) -> FastAPI:
     async def settings_post(request: Request) -> Response:
         session = await signed_in(request)
         fields = await form(request, session)
-        values = {"timezone": fields.get("timezone", "").strip(), "start_time": fields.get("start_time", "").strip(),
-                  "channel": fields.get("channel", "").strip(), "paused": fields.get("paused") == "on"}
+        tz, start = fields.get("timezone", "").strip(), fields.get("start_time", "").strip()
+        channel, paused = fields.get("channel", "").strip(), fields.get("paused") == "on"
         error = None
-        if len(values["timezone"]) > 64:
-            error = f"The timezone is {len(values['timezone']):,} characters; the limit is 64."
-        elif len(values["channel"]) > 30:
+        if len(tz) > 64:
+            error = f"The timezone is {len(tz):,} characters; the limit is 64."
+        elif len(channel) > 30:
             error = "The notification channel must be a channel id like C0123ABCD (or empty for a DM)."
         if error is None:
             try:
-                await control.save_settings(session.user_id, timezone=values["timezone"],
-                                            start_time=values["start_time"], channel=values["channel"] or None,
-                                            paused=bool(values["paused"]))
+                await control.save_settings(session.user_id, timezone=tz, start_time=start, channel=channel or None,
+                                            paused=paused)
             except UserError as exc:
                 error = str(exc)
         if error is not None:
-            values["timezone"], values["channel"] = values["timezone"][:64], values["channel"][:30]
+            values = {"timezone": tz[:64], "start_time": start[:5], "channel": channel[:30], "paused": paused}
             return await settings_page(session, status=400, error=error, values=values)
         return RedirectResponse("/settings?done=saved", status_code=303)
 

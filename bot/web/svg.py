@@ -15,12 +15,13 @@ COLORS = {"completed": "#2e9d5b", "in_progress": "#2f6fd6", "failed": "#d64545",
 WIDTH = 960
 LABEL = 230
 ROW = 30
+PAD = 110  # right of the deadline: room for the last bar's label and the last tick
 TOP = 40
 
 
 def _x(t: datetime, tl: Timeline, span: float) -> float:
     sec = (t - tl.start).total_seconds()
-    return LABEL + max(0.0, min(1.0, sec / span)) * (WIDTH - LABEL - 20)
+    return LABEL + max(0.0, min(1.0, sec / span)) * (WIDTH - LABEL - PAD)
 
 
 def _clock(t: datetime, tz: str, seconds: bool) -> str:
@@ -39,7 +40,7 @@ def timeline_svg(tl: Timeline) -> Markup:
         f'<svg class="timeline" role="img" viewBox="0 0 {WIDTH} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg" data-start="{tl.start.isoformat()}" '
         f'data-deadline="{tl.deadline.isoformat()}" aria-label="Timeline of the day from start to deadline">',
-        f'<rect x="{LABEL}" y="{TOP - 8}" width="{WIDTH - LABEL - 20}" height="{height - TOP - 14}" fill="#f6f7f9"/>',
+        f'<rect x="{LABEL}" y="{TOP - 8}" width="{WIDTH - LABEL - PAD}" height="{height - TOP - 14}" fill="#f6f7f9"/>',
     ]
     for i in range(7):
         t = tl.start + timedelta(seconds=span * i / 6)
@@ -71,7 +72,7 @@ def timeline_svg(tl: Timeline) -> Markup:
     for i, r in enumerate(tl.rows):
         y = TOP + i * ROW
         color = COLORS.get(r.status, "#888")
-        label = f"{r.short_id} {_short(r.description, 30)}"
+        label = f"{r.short_id} {_short(r.description, 27)}"
         out.append(f'<g class="bar" data-task="{escape(r.task_id)}" data-status="{escape(r.status)}" '
                    f'data-progress="{r.progress}">')
         out.append(f'<text x="6" y="{y + 18}" font-size="12" fill="#222">{escape(label)}</text>')
@@ -118,7 +119,7 @@ def rate_color(rate: float | None) -> str:
 
 def ranges_svg(ranges: list[dict[str, object]]) -> Markup:
     """Completed / failed / other tasks for the last 7, 30 and 90 days, as stacked horizontal bars."""
-    w, h = 560, 40 + 40 * len(ranges)
+    w, h = 640, 40 + 40 * len(ranges)
     out = [f'<svg class="chart ranges" role="img" aria-label="Success and failure over 7, 30 and 90 days" '
            f'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">']
     for i, r in enumerate(ranges):
@@ -137,13 +138,14 @@ def ranges_svg(ranges: list[dict[str, object]]) -> Markup:
             out.append(f'<rect x="70" y="{y + 4}" width="380" height="20" fill="#eef0f3"/>')
         rate = f"{int(r['completed']) / total:.0%} done" if total else "no tasks"  # type: ignore[call-overload]
         out.append(f'<text x="458" y="{y + 18}" font-size="12">{rate} · {int(r["failed"])} failed</text>')  # type: ignore[call-overload]
-    out.append(f'<text x="70" y="{h - 6}" font-size="10" fill="#555">■ completed  ■ failed  ■ other</text></svg>')
+    out.append(f'<text x="70" y="{h - 6}" font-size="10"><tspan fill="{COLORS["completed"]}">■ completed</tspan> '
+               f'<tspan fill="{COLORS["failed"]}">■ failed</tspan> <tspan fill="#b0b6bd">■ other</tspan></text></svg>')
     return Markup("".join(out))
 
 
 def hbar_svg(items: list[tuple[str, float, str]], *, css: str, label: str, color: str = "#2f6fd6") -> Markup:
     """Horizontal bars: (name, value, value text)."""
-    w, h = 560, 20 + 26 * max(1, len(items))
+    w, h = 640, 20 + 26 * max(1, len(items))
     top = max((v for _, v, _ in items), default=0.0) or 1.0
     out = [f'<svg class="chart {css}" role="img" aria-label="{escape(label)}" viewBox="0 0 {w} {h}" width="100%" '
            f'xmlns="http://www.w3.org/2000/svg">']

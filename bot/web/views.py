@@ -129,10 +129,10 @@ async def board(control: ShiftControl, user_id: str) -> Board:
     day = local_day(user.timezone)
     run = await store.runs.get(user_id, day_workflow_id(user_id, day))
     rows = [_from_task(t) for t in await store.history.day(user_id, day)] if run else []
-    timeline = _archived_timeline(run, rows, now, user, warn) if run else None
+    past = _archived_timeline(run, rows, now, user, warn) if run else None
     report = StatusReport.model_validate_json(run.report_json) if run and run.report_json else None
     return Board(user=user, day=day, phase="done" if run else "idle", live=False, rows=rows, waiting=waiting,
-                 timeline=timeline, report=report, cost_usd=report.cost_usd if report else 0.0)
+                 timeline=past, report=report, cost_usd=report.cost_usd if report else 0.0)
 
 
 def _archived_timeline(run: WorkflowRun, rows: list[Row], now: datetime, user: User, warn: float) -> Timeline | None:
@@ -249,9 +249,9 @@ async def find_task(control: ShiftControl, user_id: str, task_id: str) -> Row | 
     archived = await control.store.db.fetchone("SELECT day FROM task_history WHERE user_id = ? AND task_id = ?",
                                                (user_id, task_id))
     if archived:
-        for t in await control.store.history.day(user_id, str(archived["day"])):
-            if t.task_id == task_id:
-                return _from_task(t)
+        for h in await control.store.history.day(user_id, str(archived["day"])):
+            if h.task_id == task_id:
+                return _from_task(h)
     return None
 
 

@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,14 +70,16 @@ async def web(dev_env: WorkflowEnvironment, store: Store) -> AsyncIterator[Web]:
 # ---- the browser: Debian's chromium driven by Playwright (no browser download) --------------------------
 
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT_DIR = os.environ.get("DAYSHIFT_SCREENSHOT_DIR")  # read at import: the autouse fixture clears DAYSHIFT_*
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
-def screens(tmp_path: Path) -> Path:
-    """Where browser tests save screenshots: $DAYSHIFT_SCREENSHOT_DIR, else a temporary folder (printed)."""
-    folder = Path(os.environ.get("DAYSHIFT_SCREENSHOT_DIR") or tmp_path / "screens")
+def screens() -> Path:
+    """Where browser tests save screenshots (printed): $DAYSHIFT_SCREENSHOT_DIR, else a folder under the system's
+    temporary directory that pytest's tmp_path rotation does not remove."""
+    folder = Path(SCREENSHOT_DIR or Path(tempfile.gettempdir()) / "dayshift-screens")
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {folder}")
     return folder
