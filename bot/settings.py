@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", validation_alias="DAYSHIFT_WEB_HOST")
     public_url: str | None = Field(None, validation_alias="DAYSHIFT_PUBLIC_URL")
     web_secret: SecretStr | None = Field(None, validation_alias="DAYSHIFT_WEB_SECRET")
+    slack_client_id: str | None = Field(None, validation_alias="SLACK_CLIENT_ID")  # Sign in with Slack
+    slack_client_secret: SecretStr | None = Field(None, validation_alias="SLACK_CLIENT_SECRET")
 
     @field_validator("public_url")
     @classmethod

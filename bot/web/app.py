@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,8 +25,12 @@ from bot.control import ShiftControl, UserError
 from bot.settings import ALLOWED_START_TIMES
 from bot.web import svg, views
 from bot.web.auth import COOKIE, SESSION_TTL_SECONDS, LinkError, Session, WebAuth
+from bot.web.oidc import OidcError, SlackOidc
 
 log = logging.getLogger(__name__)
+OIDC_COOKIE = "dayshift_oidc"
+NO_OIDC = ("Sign in with Slack is not set up here (it needs a public DAYSHIFT_PUBLIC_URL plus SLACK_CLIENT_ID and "
+           "SLACK_CLIENT_SECRET). Use /dayshift dashboard in Slack for a personal link.")
 MAX_BODY = 32 * 1024
 POLL_SECONDS = 0.4
 REFRESH_SECONDS = 10.0
@@ -59,6 +64,7 @@ class WebDeps:
     control: ShiftControl
     auth: WebAuth
     secure_cookie: bool = False
+    oidc: SlackOidc | None = None  # Sign in with Slack, when set up
 
 
 def _clock(t: datetime | None, tz: str) -> str:
@@ -76,6 +82,7 @@ def _env() -> Environment:
 def create_web_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="Dayshift", docs_url=None, redoc_url=None, openapi_url=None)
     env = _env()
+    env.globals["oidc_enabled"] = deps.oidc is not None
     control = deps.control
     app.mount("/static", StaticFiles(packages=[("bot.web", "static")]), name="static")
 
@@ -160,9 +167,48 @@ def create_web_app(deps: WebDeps) -> FastAPI:
             session = await deps.auth.redeem(t)
         except LinkError as exc:
             return page("signin.html", 400, error=str(exc), session=None)
+        return signed_in_response(session)
+
+    def signed_in_response(session: Session) -> RedirectResponse:
         resp = RedirectResponse("/?done=signed-in", status_code=303)
         resp.set_cookie(COOKIE, session.token, max_age=SESSION_TTL_SECONDS, httponly=True, samesite="lax",
                         secure=deps.secure_cookie, path="/")
+        return resp
+
+    @app.get("/auth/slack")
+    async def slack_start() -> Response:
+        if deps.oidc is None:
+            raise HttpProblem(404, NO_OIDC)
+        start = deps.oidc.start()
+        resp = RedirectResponse(start.url, status_code=302)
+        resp.set_cookie(OIDC_COOKIE, deps.auth.seal(f"{start.state}|{start.nonce}"), max_age=600, httponly=True,
+                        samesite="lax", secure=deps.secure_cookie, path="/auth/slack")
+        return resp
+
+    @app.get("/auth/slack/callback")
+    async def slack_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
+        if deps.oidc is None:
+            raise HttpProblem(404, NO_OIDC)
+        opened = deps.auth.unseal(request.cookies.get(OIDC_COOKIE))
+        expected_state, _, nonce = (opened or "").partition("|")
+        problem: str | None = None
+        user_id = ""
+        if error:
+            problem = f"Sign in with Slack did not finish ({error[:40]}). Nothing was signed in."
+        elif not opened or not state or not secrets.compare_digest(expected_state, state[:200]):
+            problem = ("This sign-in attempt does not match this browser (it expired, or was started elsewhere). "
+                       "Nothing was signed in; start again.")
+        else:
+            try:
+                user_id = await deps.oidc.finish(code, nonce)
+            except OidcError as exc:
+                problem = str(exc)
+        if problem is not None:
+            failed = page("signin.html", 400, error=problem, session=None)
+            failed.delete_cookie(OIDC_COOKIE, path="/auth/slack")
+            return failed
+        resp = signed_in_response(await deps.auth.open_session(user_id))
+        resp.delete_cookie(OIDC_COOKIE, path="/auth/slack")
         return resp
 
     @app.post("/auth/logout")

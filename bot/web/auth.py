@@ -66,8 +66,25 @@ class WebAuth:
 
     # ---- links ---------------------------------------------------------------------------------------
 
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, b"dayshift-link|" + payload.encode(), hashlib.sha256).digest())
+    def _sign(self, payload: str, purpose: bytes = b"dayshift-link|") -> str:
+        return _b64(hmac.new(self._secret, purpose + payload.encode(), hashlib.sha256).digest())
+
+    def seal(self, value: str, ttl: float = LINK_TTL_SECONDS) -> str:
+        """A short-lived signed value for a cookie (the Sign in with Slack state and nonce)."""
+        payload = _b64(f"{int(self.clock() + ttl)}|{value}".encode())
+        return f"{payload}.{self._sign(payload, b'dayshift-seal|')}"
+
+    def unseal(self, token: str | None) -> str | None:
+        if not token or len(token) > _MAX_TOKEN or token.count(".") != 1:
+            return None
+        payload, sig = token.split(".")
+        if not hmac.compare_digest(self._sign(payload, b"dayshift-seal|"), sig):
+            return None
+        try:
+            expires, value = _unb64(payload).decode().split("|", 1)
+            return value if self.clock() <= int(expires) else None
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     def issue(self, user_id: str, *, issued_at: float | None = None) -> str:
         """A token for ``/auth/link?t=...``: user, expiry and a fresh nonce, signed."""

@@ -15,8 +15,10 @@ import uvicorn
 from bot.control import ShiftControl
 from bot.logging_setup import register_secret
 from bot.settings import Settings
+from bot.slack_client import web_client
 from bot.web.app import WebDeps, create_web_app
 from bot.web.auth import WebAuth
+from bot.web.oidc import SlackOidc
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,9 @@ class _InLoopServer(uvicorn.Server):
 
 class Dashboard:
     def __init__(self, control: ShiftControl, *, host: str, port: int, public_url: str | None,
-                 secret: bytes | None = None) -> None:
+                 secret: bytes | None = None, oidc: SlackOidc | None = None) -> None:
         self.auth = WebAuth(control.store.db, secret or secrets.token_bytes(32))
-        self.app = create_web_app(WebDeps(control=control, auth=self.auth,
+        self.app = create_web_app(WebDeps(control=control, auth=self.auth, oidc=oidc,
                                           secure_cookie=bool(public_url and public_url.startswith("https://"))))
         self.host, self.port, self._public_url = host, port, public_url
         self._server: _InLoopServer | None = None
@@ -90,4 +92,20 @@ async def start_dashboard(settings: Settings, control: ShiftControl) -> Dashboar
             raise SystemExit("DAYSHIFT_WEB_SECRET must be at least 32 characters (or unset: a random one per run).")
         register_secret(secret.decode())
     return await Dashboard(control, host=settings.web_host, port=settings.web_port, public_url=settings.public_url,
-                           secret=secret).start()
+                           secret=secret, oidc=await slack_sign_in(settings)).start()
+
+
+async def slack_sign_in(settings: Settings) -> SlackOidc | None:
+    """Sign in with Slack when the dashboard has a public URL and the app's client id/secret are set; the
+    workspace is taken from the bot token, so accounts of other workspaces are refused."""
+    if not (settings.public_url and settings.slack_client_id and settings.slack_client_secret):
+        return None
+    register_secret(settings.slack_client_secret.get_secret_value())
+    team_id = None
+    if settings.slack_bot_token is not None:
+        auth = await web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url).auth_test()
+        team_id = str(auth.get("team_id") or "") or None
+    return SlackOidc(client_id=settings.slack_client_id,
+                     client_secret=settings.slack_client_secret.get_secret_value(),
+                     redirect_uri=f"{settings.public_url}/auth/slack/callback", api_url=settings.slack_api_url,
+                     team_id=team_id)

@@ -14,6 +14,8 @@ from fastapi.routing import APIRoute
 from markupsafe import escape
 
 from bot.control import UserError
+from bot.deps import BotDeps
+from bot.listeners.commands import dispatch
 from bot.web.auth import COOKIE
 from bot.web.server import Dashboard
 from storage.models import TaskStatus
@@ -85,7 +87,7 @@ async def test_link_is_signed_single_use_and_expires(web: Web) -> None:
 # Every route of the app and how another user's ids or data are kept out of it. A new route fails this
 # test until it is added here.
 ROUTES = {
-    ("GET", "/auth/link"), ("POST", "/auth/logout"), ("GET", "/"), ("GET", "/board"), ("GET", "/events"),
+    ("GET", "/auth/link"), ("GET", "/auth/slack"), ("GET", "/auth/slack/callback"), ("POST", "/auth/logout"), ("GET", "/"), ("GET", "/board"), ("GET", "/events"),
     ("POST", "/tasks"), ("GET", "/tasks/{task_id}"), ("POST", "/tasks/{task_id}/edit"),
     ("POST", "/tasks/{task_id}/cancel"), ("POST", "/run"), ("GET", "/history"), ("GET", "/history/{day}"),
     ("GET", "/settings"), ("POST", "/settings"), ("GET", "/healthz"),
@@ -248,3 +250,21 @@ async def test_sse_pushes_a_change_within_two_seconds(web: Web) -> None:
         elapsed = time.monotonic() - start
         assert outcome.short_id in str(update["html"]) and "Pushed without a reload" in str(update["html"])
         assert elapsed < 2.0, elapsed
+
+
+async def test_dayshift_dashboard_command_answers_with_a_personal_link(web: Web) -> None:
+    """The `/dayshift dashboard` subcommand (its dispatch, as the Bolt listener calls it)."""
+    deps = BotDeps(control=web.control, home=_NoHome(), store=web.store, web=web.dash)  # type: ignore[arg-type]
+    reply = await dispatch(deps, "UA", "dashboard", trigger_id=None, client=None)  # type: ignore[arg-type]
+    url = reply["text"].split("<", 1)[1].split("|", 1)[0]
+    assert url.startswith(web.url + "/auth/link?t=") and "expires in 10 minutes" in reply["text"]
+    assert "/dayshift dashboard" in (await dispatch(deps, "UA", "help", trigger_id=None, client=None))["text"]  # type: ignore[arg-type]
+    resp = await web.client().get(url.removeprefix(web.url))
+    assert resp.status_code == 303
+    off = BotDeps(control=web.control, home=_NoHome(), store=web.store, web=None)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="turned off here"):
+        await dispatch(off, "UA", "dashboard", trigger_id=None, client=None)  # type: ignore[arg-type]
+
+
+class _NoHome:
+    """The dashboard subcommand never touches the Home tab; anything else would fail loudly here."""
