@@ -3,7 +3,6 @@ every change goes through ShiftControl (the same path, validation and error text
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -25,6 +24,7 @@ from bot.control import ShiftControl, UserError
 from bot.settings import ALLOWED_START_TIMES
 from bot.web import svg, views
 from bot.web.auth import COOKIE, SESSION_TTL_SECONDS, LinkError, Session, WebAuth
+from bot.web.live import BoardHub, Problem
 from bot.web.oidc import OidcError, SlackOidc
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,6 @@ OIDC_COOKIE = "dayshift_oidc"
 NO_OIDC = ("Sign in with Slack is not set up here (it needs a public DAYSHIFT_PUBLIC_URL plus SLACK_CLIENT_ID and "
            "SLACK_CLIENT_SECRET). Use /dayshift dashboard in Slack for a personal link.")
 MAX_BODY = 32 * 1024
-POLL_SECONDS = 0.4
-REFRESH_SECONDS = 10.0
 _SHORT = re.compile(r"^[0-9a-f]{6}$")
 DONE = {"added-today": "Added {id} to today's running shift.", "added-next": "Added {id} for your next shift.",
         "edited": "Task {id} updated.", "cancelled": "Task {id} cancelled.",
@@ -65,6 +63,7 @@ class WebDeps:
     auth: WebAuth
     secure_cookie: bool = False
     oidc: SlackOidc | None = None  # Sign in with Slack, when set up
+    hub: BoardHub | None = None
 
 
 def _clock(t: datetime | None, tz: str) -> str:
@@ -82,6 +81,8 @@ def _env() -> Environment:
 def create_web_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="Dayshift", docs_url=None, redoc_url=None, openapi_url=None)
     env = _env()
+    hub = deps.hub or BoardHub(deps.control)
+    app.state.hub = hub
     env.globals["oidc_enabled"] = deps.oidc is not None
     control = deps.control
     app.mount("/static", StaticFiles(packages=[("bot.web", "static")]), name="static")
@@ -109,6 +110,13 @@ def create_web_app(deps: WebDeps) -> FastAPI:
         if request.url.path == "/events":
             return Response("Not signed in.", status_code=401, media_type="text/plain")
         return page("signin.html", 401, error=None, session=None)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.error("dashboard request failed", exc_info=exc, extra={"data": {"path": request.url.path[:100]}})
+        return page("message.html", 500, title="Something went wrong",
+                    message="Something went wrong on our side (it is in the log). Please try again in a moment.",
+                    session=None)
 
     @app.exception_handler(HttpProblem)
     async def problem(request: Request, exc: HttpProblem) -> Response:
@@ -238,27 +246,22 @@ def create_web_app(deps: WebDeps) -> FastAPI:
         template = env.get_template("board_live.html")
 
         async def stream() -> AsyncIterator[str]:
-            last, sent_at, failures = since[:64], 0.0, 0
+            shown = since[:64]  # the fingerprint of the board the page was rendered with
             yield "retry: 1000\n\n"
-            while not await request.is_disconnected():
-                try:
-                    board = await views.board(control, session.user_id)
-                    failures = 0
-                except Exception as exc:
-                    failures += 1
-                    log.warning("dashboard board read failed", extra={"user_id": session.user_id,
-                                                                       "data": {"error": str(exc)[:200]}})
-                    problem = json.dumps({"message": "Live updates paused: " + str(exc)[:120]})
-                    yield f"event: problem\ndata: {problem}\n\n"
-                    await asyncio.sleep(min(10.0, POLL_SECONDS * 2 ** failures))
-                    continue
-                fp = board.fingerprint()
-                if fp != last or time.monotonic() - sent_at > REFRESH_SECONDS:
-                    html = template.render(board=board, session=session)
-                    data = json.dumps({"fingerprint": fp, "html": html, "sent": time.time()})
+            async with hub.subscribe(session.user_id) as queue:
+                while True:
+                    item = await queue.get()
+                    if isinstance(item, Problem):
+                        yield f"event: problem\ndata: {json.dumps({'message': item.message})}\n\n"
+                        continue
+                    fingerprint = item.fingerprint()
+                    if fingerprint == shown:
+                        shown = ""
+                        continue  # the page already shows this board
+                    shown = ""
+                    html = template.render(board=item, session=session)
+                    data = json.dumps({"fingerprint": fingerprint, "html": html, "sent": time.time()})
                     yield f"event: board\ndata: {data}\n\n"
-                    last, sent_at = fp, time.monotonic()
-                await asyncio.sleep(POLL_SECONDS)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from bot.web.auth import COOKIE
@@ -36,7 +37,7 @@ async def test_sign_in_with_slack_checks_the_id_token(web: Web, provider: FakeSl
         web_o = Web(dash=dash, control=web.control, store=web.store)
         assert "Sign in with Slack" in (await web_o.client().get("/")).text
 
-        async def begin() -> tuple[object, str, str]:
+        async def begin() -> tuple[httpx.AsyncClient, str, str]:
             client = web_o.client()
             resp = await client.get("/auth/slack")
             assert resp.status_code == 302
@@ -50,9 +51,9 @@ async def test_sign_in_with_slack_checks_the_id_token(web: Web, provider: FakeSl
         # The good path: Slack redirects back with a code; the token is verified; a session opens for UA.
         client, state, nonce = await begin()
         provider.codes["good"] = provider.id_token(user_id="UA", team_id="T1", nonce=nonce)
-        resp = await client.get("/auth/slack/callback", params={"code": "good", "state": state})  # type: ignore[attr-defined]
+        resp = await client.get("/auth/slack/callback", params={"code": "good", "state": state})
         assert resp.status_code == 303 and COOKIE in resp.cookies, resp.text[-500:]
-        assert "signed in as <code>UA</code>" in (await client.get("/")).text  # type: ignore[attr-defined]
+        assert "signed in as <code>UA</code>" in (await client.get("/")).text
         assert provider.token_calls[-1]["form"]["redirect_uri"] == oidc.redirect_uri
 
         # Each bad answer is refused with its reason, and opens no session.
@@ -69,18 +70,19 @@ async def test_sign_in_with_slack_checks_the_id_token(web: Web, provider: FakeSl
             client, state, nonce = await begin()
             args = {"user_id": "UB", "team_id": "T1", "nonce": nonce} | override
             provider.codes["c"] = provider.id_token(**args)  # type: ignore[arg-type]
-            resp = await client.get("/auth/slack/callback", params={"code": "c", "state": state})  # type: ignore[attr-defined]
-            assert resp.status_code == 400 and expected in resp.text and COOKIE not in resp.cookies, (override, resp.text[-400:])
+            resp = await client.get("/auth/slack/callback", params={"code": "c", "state": state})
+            assert resp.status_code == 400 and expected in resp.text, (override, resp.text[-400:])
+            assert COOKIE not in resp.cookies
         client, state, nonce = await begin()
-        resp = await client.get("/auth/slack/callback", params={"code": "c", "state": "forged"})  # type: ignore[attr-defined]
+        resp = await client.get("/auth/slack/callback", params={"code": "c", "state": "forged"})
         assert resp.status_code == 400 and "does not match this browser" in resp.text
         client, state, nonce = await begin()
         resp = await web_o.client().get("/auth/slack/callback", params={"code": "c", "state": state})
         assert resp.status_code == 400 and "does not match this browser" in resp.text  # another browser
-        resp = await client.get("/auth/slack/callback", params={"code": "unknown", "state": state})  # type: ignore[attr-defined]
+        resp = await client.get("/auth/slack/callback", params={"code": "unknown", "state": state})
         assert resp.status_code == 400 and "Slack refused the sign-in (invalid_code)" in resp.text
         client, state, nonce = await begin()
-        resp = await client.get("/auth/slack/callback", params={"error": "access_denied", "state": state})  # type: ignore[attr-defined]
+        resp = await client.get("/auth/slack/callback", params={"error": "access_denied", "state": state})
         assert resp.status_code == 400 and "did not finish (access_denied)" in resp.text
         rows = await web.store.db.fetchall("SELECT user_id FROM web_sessions")
         assert [r["user_id"] for r in rows] == ["UA"]

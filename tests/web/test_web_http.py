@@ -87,7 +87,8 @@ async def test_link_is_signed_single_use_and_expires(web: Web) -> None:
 # Every route of the app and how another user's ids or data are kept out of it. A new route fails this
 # test until it is added here.
 ROUTES = {
-    ("GET", "/auth/link"), ("GET", "/auth/slack"), ("GET", "/auth/slack/callback"), ("POST", "/auth/logout"), ("GET", "/"), ("GET", "/board"), ("GET", "/events"),
+    ("GET", "/auth/link"), ("GET", "/auth/slack"), ("GET", "/auth/slack/callback"), ("POST", "/auth/logout"),
+    ("GET", "/"), ("GET", "/board"), ("GET", "/events"),
     ("POST", "/tasks"), ("GET", "/tasks/{task_id}"), ("POST", "/tasks/{task_id}/edit"),
     ("POST", "/tasks/{task_id}/cancel"), ("POST", "/run"), ("GET", "/history"), ("GET", "/history/{day}"),
     ("GET", "/settings"), ("POST", "/settings"), ("GET", "/healthz"),
@@ -250,6 +251,30 @@ async def test_sse_pushes_a_change_within_two_seconds(web: Web) -> None:
         elapsed = time.monotonic() - start
         assert outcome.short_id in str(update["html"]) and "Pushed without a reload" in str(update["html"])
         assert elapsed < 2.0, elapsed
+
+    # Three open tabs share one poller per user: board reads follow the poll interval, not the tab count.
+    hub = web.dash.app.state.hub
+    clients = [await web.signed_in("UA") for _ in range(3)]
+    streams = [c.stream("GET", "/events") for c in clients]
+    opened = [await s.__aenter__() for s in streams]
+    try:
+        for resp in opened:
+            await asyncio.wait_for(_next_board(resp.aiter_lines()), timeout=10)
+        before, start = hub.reads, time.monotonic()
+        await asyncio.sleep(2.0)
+        polls = (time.monotonic() - start) / hub.poll_seconds
+        assert hub.reads - before <= polls + 1, (hub.reads - before, polls)
+    finally:
+        for s in streams:
+            await s.__aexit__(None, None, None)
+        for c in clients:
+            await c.aclose()
+    await a.aclose()
+    for _ in range(50):  # closed tabs stop their user's poller
+        if not hub.feeds:
+            break
+        await asyncio.sleep(0.1)
+    assert hub.feeds == {}
 
 
 async def test_dayshift_dashboard_command_answers_with_a_personal_link(web: Web) -> None:
