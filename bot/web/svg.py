@@ -177,7 +177,10 @@ def cost_svg(costs: list[tuple[date, float]]) -> Markup:
                    f'width="{max(1.0, bw - 3):.1f}" height="{bh:.1f}" fill="#7a5cc7"><title>{d.isoformat()}: '
                    f'${c:.4f}</title></rect>')
         if i % 5 == 0 or i == len(costs) - 1:
-            out.append(f'<text x="{x:.1f}" y="{base + 14}" font-size="9" fill="#555">{d.strftime("%d %b")}</text>')
+            anchor = ' text-anchor="end"' if i == len(costs) - 1 else ""
+            tx = x + bw if anchor else x
+            out.append(f'<text x="{tx:.1f}" y="{base + 14}" font-size="9" fill="#555"{anchor}>'
+                       f'{d.strftime("%d %b")}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

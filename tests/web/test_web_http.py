@@ -193,6 +193,8 @@ async def test_csrf_and_bad_input_get_clear_messages_and_change_nothing(web: Web
     # Edit / cancel of the user's own task: bad text refused; a second cancel says why.
     resp = await a.post(f"/tasks/{kept.task_id}/edit", data={"csrf": token, "text": "  "})
     assert resp.status_code == 400 and "The task text is empty" in resp.text
+    resp = await a.post(f"/tasks/{kept.task_id}/edit", data={"csrf": token, "text": "z" * 2_001})
+    assert resp.status_code == 400 and "the limit is 2,000" in resp.text
     resp = await a.post(f"/tasks/{kept.task_id}/edit", data={"text": "no token"})
     assert resp.status_code == 403
     assert (await web.store.tasks.get("UA", kept.task_id)).description == "header token"
