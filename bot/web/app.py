@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
@@ -339,7 +339,7 @@ def create_web_app(deps: WebDeps) -> FastAPI:
     async def history_day(request: Request, day: str) -> HTMLResponse:
         session = await signed_in(request)
         selected = views.parse_day(day)
-        if selected is None or selected > date.today().replace(year=date.today().year + 1):
+        if selected is None or selected > date.today() + timedelta(days=366):
             raise HttpProblem(404, f"{day[:20]!r} is not a day; use YYYY-MM-DD.")
         h = await views.history(control, session.user_id, selected=selected)
         return page("history.html", h=h, session=session, active="history")

@@ -129,21 +129,23 @@ async def board(control: ShiftControl, user_id: str) -> Board:
     day = local_day(user.timezone)
     run = await store.runs.get(user_id, day_workflow_id(user_id, day))
     rows = [_from_task(t) for t in await store.history.day(user_id, day)] if run else []
-    past = _archived_timeline(run, rows, now, user, warn) if run else None
+    past = _archived_timeline(run, rows, now, user, every, warn) if run else None
     report = StatusReport.model_validate_json(run.report_json) if run and run.report_json else None
     return Board(user=user, day=day, phase="done" if run else "idle", live=False, rows=rows, waiting=waiting,
                  timeline=past, report=report, cost_usd=report.cost_usd if report else 0.0)
 
 
-def _archived_timeline(run: WorkflowRun, rows: list[Row], now: datetime, user: User, warn: float) -> Timeline | None:
+def _archived_timeline(run: WorkflowRun, rows: list[Row], now: datetime, user: User, every: float,
+                       warn: float) -> Timeline | None:
+    """A finished day drawn from its run row, archived tasks and last checkpoint snapshot."""
     start, deadline = _aware(run.start_time), _aware(run.deadline)
     if start is None or deadline is None:
         return None
     snapshot = DayState.model_validate_json(run.snapshot_json) if run.snapshot_json else None
-    every = (deadline - start).total_seconds() / max(1, (snapshot.checkpoints + 1) if snapshot else 1)
-    marks = _marks(start, deadline, every, None) if snapshot and snapshot.checkpoints else []
-    return Timeline(start=start, deadline=deadline, now=min(now, deadline), checkpoints=marks,
-                    warning_at=deadline - timedelta(seconds=warn), warned=now >= deadline, rows=rows, tz=user.timezone)
+    done = snapshot.checkpoints if snapshot else 0
+    return Timeline(start=start, deadline=deadline, now=min(now, deadline),
+                    checkpoints=_marks(start, deadline, every, done), warning_at=deadline - timedelta(seconds=warn),
+                    warned=bool(snapshot and snapshot.warned) or now >= deadline, rows=rows, tz=user.timezone)
 
 
 # ---- history -------------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ YESTERDAY = [
 
 
 async def seed_day(store: Store, user_id: str, day: date,
-                   tasks: list[tuple[str, TaskStatus, str, float, float, str | None]]) -> list[str]:
-    """Archive a finished day for ``user_id``; returns the archived task ids."""
+                   tasks: list[tuple[str, TaskStatus, str, float, float, str | None]],
+                   start: datetime | None = None) -> list[str]:
+    """Archive a finished day for ``user_id`` (window 08:00-11:00 UTC unless ``start``); returns the task ids."""
     wf = day_workflow_id(user_id, day.isoformat())
-    start = datetime.combine(day, time(8, 0), tzinfo=UTC)
+    start = start or datetime.combine(day, time(8, 0), tzinfo=UTC)
     await store.users.ensure(user_id)
     await store.runs.open(user_id, wf, day.isoformat(), start_time=start.isoformat(),
                           deadline=(start + timedelta(hours=3)).isoformat())

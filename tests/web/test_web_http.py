@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.routing import APIRoute
@@ -99,7 +100,7 @@ async def test_every_route_is_scoped_to_the_session_user(web: Web) -> None:
     app_routes = {(m, r.path) for r in web.dash.app.routes if isinstance(r, APIRoute) for m in r.methods}
     assert app_routes == ROUTES
 
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
     archived = await seed_day(web.store, "UA", yesterday, YESTERDAY)
     waiting = await web.control.add("UA", "A's waiting task about payroll")
     [a_task] = await web.store.tasks.pending_unassigned("UA")
@@ -295,3 +296,14 @@ async def test_dayshift_dashboard_command_answers_with_a_personal_link(web: Web)
 
 class _NoHome:
     """The dashboard subcommand never touches the Home tab; anything else would fail loudly here."""
+
+
+async def test_a_finished_day_is_drawn_from_its_archive(web: Web) -> None:
+    now = datetime.now(UTC)
+    await seed_day(web.store, "UA", now.date(), YESTERDAY, start=now - timedelta(hours=3, minutes=5))
+    page = (await (await web.signed_in("UA")).get("/")).text
+    assert 'data-phase="done"' in page and 'class="timeline"' in page
+    statuses = re.findall(r'<g class="bar" data-task="[^"]+" data-status="([a-z_]+)"', page)
+    assert statuses == ["completed", "completed", "failed"]
+    assert 'class="warning" data-warned="true"' in page  # the window is over
+    assert "offline model told to fail (400)" in page
