@@ -24,8 +24,12 @@ from tests.web.seed import YESTERDAY, seed_day
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
 
 
-async def _open_link(browser: Browser, url: str) -> Page:
+async def _open_link(browser: Browser, url: str, problems: list[str]) -> Page:
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    # Console errors include Content-Security-Policy violations and script errors: there must be none.
+    page.on("console", lambda m: problems.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error"
+            else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
     await page.goto(url)
     await expect(page.locator("#live")).to_contain_text("Today,")
     return page
@@ -42,7 +46,8 @@ async def test_journey_link_live_board_add_cancel_history(web_bot: Bot, browser:
     reply = await bot.command("UA", "dashboard")
     match = re.search(r"<(http://127\.0\.0\.1:\d+/auth/link\?t=[^|>]+)\|Open your Dayshift dashboard>", reply)
     assert match, reply
-    page = await _open_link(browser, match.group(1))
+    problems: list[str] = []
+    page = await _open_link(browser, match.group(1), problems)
     assert "signed in as" in await page.inner_text("header")
 
     # Add a task, then cancel it (no shift is running: it waits for the next one).
@@ -95,6 +100,7 @@ async def test_journey_link_live_board_add_cancel_history(web_bot: Bot, browser:
     box = await page.locator("svg.cost").bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 50
     await page.screenshot(path=str(screens / "history.png"), full_page=True)
+    assert problems == []
     await page.close()
 
 
@@ -107,7 +113,8 @@ def _pct(values: list[float], q: float) -> float:
 async def test_measure_page_load_and_sse_latency(web: Web, browser: Browser, screens: Path) -> None:
     """Page load (navigation start -> load event) and change -> browser DOM over SSE, p50/p95."""
     await seed_day(web.store, "UA", (datetime.now(UTC) - timedelta(days=1)).date(), YESTERDAY)
-    page = await _open_link(browser, web.dash.link_for("UA"))
+    problems: list[str] = []
+    page = await _open_link(browser, web.dash.link_for("UA"), problems)
     loads: dict[str, list[float]] = {}
     for path in ("/", "/history", "/settings"):
         for _ in range(8):
@@ -140,4 +147,5 @@ async def test_measure_page_load_and_sse_latency(web: Web, browser: Browser, scr
     (screens / "figures.json").write_text(json.dumps(figures, indent=2))
     assert figures["sse_change_to_dom_ms"]["p95"] < 2000  # the issue's bound: within 2 s of a change
     assert all(f["p95"] < 5000 for f in figures["page_load_ms"].values())
+    assert problems == []
     await page.close()
