@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
 
 
 class NoSession(Exception):
-    pass
+    """No valid session cookie: the answer is the page that says how to get a link, never data."""
 
 
 class HttpProblem(Exception):
@@ -93,11 +93,12 @@ def create_web_app(deps: WebDeps) -> FastAPI:
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.method == "POST":
-            length = request.headers.get("content-length")
-            if length is None or not length.isdigit() or int(length) > MAX_BODY:
-                resp: Response = page("message.html", 413, title="Too large",
-                                      message=f"That form is too large (the limit is {MAX_BODY // 1024} KB). "
-                                              "Nothing was changed.", session=None)
+            length = request.headers.get("content-length") or ""
+            if not length.isdigit() or int(length) > MAX_BODY:
+                status, message = (413, f"That form is too large (the limit is {MAX_BODY // 1024} KB). Nothing was "
+                                        "changed.") if length.isdigit() else \
+                    (411, "A form must say how long it is (Content-Length). Nothing was changed.")
+                resp: Response = page("message.html", status, title="Not done", message=message, session=None)
                 resp.headers.update(SECURITY_HEADERS)
                 return resp
         response = await call_next(request)

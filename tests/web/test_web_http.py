@@ -189,6 +189,13 @@ async def test_csrf_and_bad_input_get_clear_messages_and_change_nothing(web: Web
     resp = await a.post("/tasks", content="text=" + "y" * 40_000 + f"&csrf={token}",
                         headers={"content-type": "application/x-www-form-urlencoded"})
     assert resp.status_code == 413 and "too large" in resp.text
+
+    async def chunked() -> AsyncIterator[bytes]:
+        yield f"csrf={token}&text=".encode()
+        yield b"z" * 100_000
+
+    resp = await a.post("/tasks", content=chunked(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 411 and "Content-Length" in resp.text
     assert [t.task_id for t in await web.store.tasks.pending_unassigned("UA")] == [kept.task_id]
 
     # Edit / cancel of the user's own task: bad text refused; a second cancel says why.
