@@ -42,7 +42,11 @@ class Dashboard:
 
     @property
     def base_url(self) -> str:
-        return self._public_url or f"http://{self.host}:{self.port}"
+        """DAYSHIFT_PUBLIC_URL, else where this machine reaches the server (loopback for a wildcard bind)."""
+        if self._public_url:
+            return self._public_url
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host and not host.startswith('[') else host}:{self.port}"
 
     def link_for(self, user_id: str) -> str:
         """A personal sign-in link: HMAC-signed, single use, 10 minutes."""
