@@ -179,6 +179,7 @@ def create_web_app(deps: WebDeps) -> FastAPI:
         return signed_in_response(session)
 
     def signed_in_response(session: Session) -> RedirectResponse:
+        log.info("dashboard sign-in", extra={"event": "web_signed_in", "user_id": session.user_id})
         resp = RedirectResponse("/?done=signed-in", status_code=303)
         resp.set_cookie(COOKIE, session.token, max_age=SESSION_TTL_SECONDS, httponly=True, samesite="lax",
                         secure=deps.secure_cookie, path="/")

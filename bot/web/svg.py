@@ -39,7 +39,8 @@ def timeline_svg(tl: Timeline) -> Markup:
     out: list[str] = [
         f'<svg class="timeline" role="img" viewBox="0 0 {WIDTH} {height}" width="100%" '
         f'xmlns="http://www.w3.org/2000/svg" data-start="{tl.start.isoformat()}" '
-        f'data-deadline="{tl.deadline.isoformat()}" aria-label="Timeline of the day from start to deadline">',
+        f'data-deadline="{tl.deadline.isoformat()}" data-x0="{LABEL}" data-x1="{WIDTH - PAD}" '
+        f'aria-label="Timeline of the day from start to deadline">',
         f'<rect x="{LABEL}" y="{TOP - 8}" width="{WIDTH - LABEL - PAD}" height="{height - TOP - 14}" fill="#f6f7f9"/>',
     ]
     for i in range(7):

@@ -52,7 +52,7 @@ async def test_dayshift_run_serves_the_dashboard_and_stops_on_sigterm(tmp_path: 
                 code = await asyncio.wait_for(proc.wait(), timeout=60)
         assert code == 0
         stderr = (await proc.stderr.read()).decode()  # type: ignore[union-attr]
-        assert '"event": "web_started"' in stderr
+        assert '"event": "web_started"' in stderr and '"event": "web_signed_in"' in stderr
         assert "xoxb-web-test-000" not in stderr and "/auth/link?t=" not in stderr  # no token or link in the log
     finally:
         if proc.returncode is None:

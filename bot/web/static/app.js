@@ -42,6 +42,20 @@
     }, 0);
   });
 
+  // Between pushes, the "now" line keeps moving with the clock.
+  setInterval(function () {
+    var svg = live.querySelector("svg.timeline");
+    var line = svg && svg.querySelector("line.now");
+    if (!line) return;
+    var start = Date.parse(svg.getAttribute("data-start"));
+    var end = Date.parse(svg.getAttribute("data-deadline"));
+    var x0 = +svg.getAttribute("data-x0"), x1 = +svg.getAttribute("data-x1");
+    var frac = Math.max(0, Math.min(1, (Date.now() - start) / Math.max(1, end - start)));
+    var x = (x0 + frac * (x1 - x0)).toFixed(1);
+    line.setAttribute("x1", x);
+    line.setAttribute("x2", x);
+  }, 1000);
+
   var source = new EventSource("/events?since=" + encodeURIComponent(live.getAttribute("data-version") || ""));
   source.addEventListener("board", function (ev) { apply(JSON.parse(ev.data)); });
   source.addEventListener("problem", function (ev) {
