@@ -7,7 +7,9 @@ on. The measurement test uses the real app and ShiftControl on the dev server wi
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import re
 import statistics
 import time
@@ -128,13 +130,17 @@ async def test_measure_page_load_and_sse_latency(web: Web, browser: Browser, scr
     await page.goto(web.url + "/")
     await page.evaluate("window.__sameDocument = true")
     latencies = []
-    for i in range(12):
+    rng = random.Random(14)
+    for i in range(15):
+        # A change lands anywhere in the poller's cycle (right after a DOM update would measure the worst case).
+        await asyncio.sleep(rng.uniform(0, 0.5))
         t0 = time.time() * 1000
         outcome = await web.control.add("UA", f"latency probe {i}")  # the change, committed
         [task] = [t for t in await web.store.tasks.pending_unassigned("UA") if t.short_id == outcome.short_id]
         await expect(page.locator(f'#live tr[data-task="{task.task_id}"]')).to_have_count(1, timeout=10_000)
         updates = await page.evaluate("window.dayshift.updates")
         latencies.append(min(u["at"] for u in updates if task.task_id in u["ids"]) - t0)
+        await asyncio.sleep(rng.uniform(0, 0.5))
         t0 = time.time() * 1000
         await web.control.cancel("UA", task.task_id)
         await expect(page.locator(f'#live tr[data-task="{task.task_id}"]')).to_have_count(0, timeout=10_000)
