@@ -66,6 +66,12 @@ class WebDeps:
     hub: BoardHub | None = None
 
 
+def _in_range(day: date) -> bool:
+    """History pages cover the last ten years (and not the far future): calendars stay computable."""
+    today = date.today()
+    return today - timedelta(days=3660) <= day <= today + timedelta(days=366)
+
+
 def _clock(t: datetime | None, tz: str) -> str:
     return t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S %Z") if t else "—"
 
@@ -331,9 +337,9 @@ def create_web_app(deps: WebDeps) -> FastAPI:
     @app.get("/history", response_class=HTMLResponse)
     async def history(request: Request, month: str = "") -> HTMLResponse:
         session = await signed_in(request)
-        first = views.parse_day(month + "-01") if month else None
-        if month and first is None:
-            raise HttpProblem(400, f"{month[:20]!r} is not a month; use YYYY-MM.")
+        first = views.parse_day(month[:7] + "-01") if month else None
+        if month and (first is None or len(month) != 7 or not _in_range(first)):
+            raise HttpProblem(400, f"{month[:20]!r} is not a month of the last ten years; use YYYY-MM.")
         h = await views.history(control, session.user_id, month=first)
         return page("history.html", h=h, session=session, active="history")
 
@@ -341,8 +347,8 @@ def create_web_app(deps: WebDeps) -> FastAPI:
     async def history_day(request: Request, day: str) -> HTMLResponse:
         session = await signed_in(request)
         selected = views.parse_day(day)
-        if selected is None or selected > date.today() + timedelta(days=366):
-            raise HttpProblem(404, f"{day[:20]!r} is not a day; use YYYY-MM-DD.")
+        if selected is None or not _in_range(selected):
+            raise HttpProblem(404, f"{day[:20]!r} is not a day of the last ten years; use YYYY-MM-DD.")
         h = await views.history(control, session.user_id, selected=selected)
         return page("history.html", h=h, session=session, active="history")
 

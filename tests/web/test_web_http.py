@@ -9,17 +9,20 @@ import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
 from markupsafe import escape
 
-from bot.control import UserError
+from bot.control import ShiftControl, UserError
 from bot.deps import BotDeps
 from bot.listeners.commands import dispatch
 from bot.web.auth import COOKIE
+from bot.web.live import BoardHub, Problem
 from bot.web.server import Dashboard
 from storage.models import TaskStatus
+from storage.store import Store
 from tests.web.conftest import Web, csrf_of
 from tests.web.seed import YESTERDAY, seed_day
 
@@ -221,10 +224,11 @@ async def test_csrf_and_bad_input_get_clear_messages_and_change_nothing(web: Web
                              ("POST", f"/tasks/{forged}/edit")):
             resp = await a.request(method, path, data={"csrf": token, "text": "x"} if method == "POST" else None)
             assert resp.status_code == 404, (method, path[:40], resp.status_code)
-    for bad in ("2026-13-01", "yesterday", "9999-01-01"):
+    for bad in ("2026-13-01", "yesterday", "9999-01-01", "0001-01-01", "2026-01-01x"):
         assert (await a.get(f"/history/{bad}")).status_code == 404
-    resp = await a.get("/history", params={"month": "20xx-01"})
-    assert resp.status_code == 400 and "not a month" in resp.text
+    for bad in ("20xx-01", "0001-01", "9999-12", "2026-1", "2026-01-01"):
+        resp = await a.get("/history", params={"month": bad})
+        assert resp.status_code == 400 and "is not a month" in resp.text, bad
 
     # Settings: the Slack modal's validation and texts; a refused save changes nothing.
     before = await web.store.users.get("UA")
@@ -314,3 +318,12 @@ async def test_a_finished_day_is_drawn_from_its_archive(web: Web) -> None:
     assert statuses == ["completed", "completed", "failed"]
     assert 'class="warning" data-warned="true"' in page  # the window is over
     assert "offline model told to fail (400)" in page
+
+
+async def test_a_failing_read_is_shown_not_swallowed(web: Web, tmp_path: Path) -> None:
+    broken = await Store.open(tmp_path / "closed.db")
+    await broken.close()  # every read now fails
+    hub = BoardHub(ShiftControl(broken, web.control.client, web.control.settings), poll_seconds=0.05)
+    async with hub.subscribe("UA") as queue:
+        item = await asyncio.wait_for(queue.get(), timeout=5)
+    assert isinstance(item, Problem) and item.message.startswith("Live updates paused:")

@@ -7,6 +7,17 @@
   var live = document.getElementById("live");
   if (!live || !window.EventSource) return;
   var pending = null;
+  var banner = document.getElementById("live-status");
+
+  function trouble(message) {
+    document.body.classList.add("offline");
+    if (banner) { banner.textContent = "⚠ " + message; banner.hidden = false; }
+  }
+
+  function clear() {
+    document.body.classList.remove("offline");
+    if (banner) banner.hidden = true;
+  }
 
   function typing() {
     var el = document.activeElement;
@@ -33,7 +44,7 @@
     var ids = [];
     live.querySelectorAll("tr[data-task]").forEach(function (tr) { ids.push(tr.getAttribute("data-task")); });
     state.updates.push({ at: Date.now(), fingerprint: data.fingerprint, sent: data.sent * 1000, ids: ids });
-    document.body.classList.remove("offline");
+    clear();
   }
 
   live.addEventListener("focusout", function () {
@@ -59,8 +70,10 @@
   var source = new EventSource("/events?since=" + encodeURIComponent(live.getAttribute("data-version") || ""));
   source.addEventListener("board", function (ev) { apply(JSON.parse(ev.data)); });
   source.addEventListener("problem", function (ev) {
-    state.problems.push(JSON.parse(ev.data).message);
-    document.body.classList.add("offline");
+    var message = JSON.parse(ev.data).message;
+    state.problems.push(message);
+    trouble(message);
   });
-  source.onerror = function () { document.body.classList.add("offline"); };
+  source.onopen = clear;
+  source.onerror = function () { trouble("Live updates interrupted; reconnecting…"); };
 })();
