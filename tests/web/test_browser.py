@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -81,6 +82,27 @@ async def test_journey_link_live_board_add_cancel_history(web_bot: Bot, browser:
     await expect(page.locator('#live svg.timeline g.checkpoint[data-done="true"]').first).to_be_attached(
         timeout=60_000)
     await page.screenshot(path=str(screens / "timeline-live.png"), full_page=True)
+
+    # Another user, signed in by their own link, cannot see or change A's live tasks (held by the workflow).
+    live_ids = await page.locator("#live tr.task").evaluate_all("els => els.map(e => e.dataset.task)")
+    b_reply = await bot.command("UB", "dashboard")
+    b_link = re.search(r"<(http://[^|>]+)\|", b_reply)
+    assert b_link
+    async with httpx.AsyncClient(timeout=20) as b:
+        board = await b.get(b_link.group(1), follow_redirects=True)
+        assert "signed in as <code>UB</code>" in board.text
+        b_csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', board.text).group(1)  # type: ignore[union-attr]
+        origin = "/".join(b_link.group(1).split("/")[:3])
+        for task_id in live_ids:
+            assert task_id not in board.text
+            assert (await b.get(f"{origin}/tasks/{task_id}")).status_code == 404
+            resp = await b.post(f"{origin}/tasks/{task_id}/cancel", data={"csrf": b_csrf})
+            assert resp.status_code == 404
+            resp = await b.post(f"{origin}/tasks/{task_id}/edit", data={"csrf": b_csrf, "text": "hijack"})
+            assert resp.status_code == 404
+    for task_id in live_ids:
+        mirrored = await bot.store.tasks.get("UA", task_id)
+        assert mirrored.description != "hijack" and mirrored.status.value != "cancelled"
     await expect(page.locator('#live svg.timeline g.warning[data-warned="true"]')).to_have_count(1, timeout=60_000)
     await page.screenshot(path=str(screens / "timeline-warning.png"), full_page=True)
     assert await page.evaluate("window.__sameDocument") is True  # never reloaded
