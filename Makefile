@@ -4,13 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Dayshift needs Python 3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@$(MAKE) --no-print-directory chromium
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -36,3 +37,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .dayshift .pytest_cache .mypy_cache .ruff_cache
+
+# The dashboard's browser tests drive Debian's chromium with Playwright (`playwright install` cannot download here).
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; } \
+		|| echo "WARNING: could not install chromium (apt-get as root); tests/web browser tests will fail" >&2

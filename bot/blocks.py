@@ -40,6 +40,7 @@ USAGE = """*Dayshift* — your daily AI shift
 • `/dayshift status` how today's shift is doing
 • `/dayshift history [days]` past days (1-90, default 7)
 • `/dayshift settings` start time, timezone, notification channel, pause
+• `/dayshift dashboard` a personal link to the web dashboard (timeline, history, charts)
 • `/dayshift help` this help
 Tip: use the *Add as task* message shortcut to turn any message into a task."""
 

@@ -20,6 +20,7 @@ from bot.services import open_services
 from bot.settings import Settings
 from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
+from bot.web.server import start_dashboard
 from storage.store import Store
 from workflows.models import StatusReport
 from workflows.notifier import NullNotifier
@@ -69,7 +70,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             home = HomePublisher(slack, control, scheduler)
             notifier = notifiers[0]
             notifier.on_change = home.request
-            app = create_app(slack, BotDeps(control=control, home=home, store=svc.store))
+            web = await start_dashboard(settings, control)  # None when DAYSHIFT_WEB_PORT=0
+            app = create_app(slack, BotDeps(control=control, home=home, store=svc.store, web=web))
             scheduler.add_job(_purge, "cron", hour=3, minute=17, args=[svc.store, settings.retention_days],
                               id="retention")
             scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier], id="redeliver")
@@ -81,6 +83,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             finally:
                 log.info("dayshift bot stopping", extra={"event": "bot_stopping"})
                 await handler.close_async()
+                if web is not None:
+                    await web.stop()
     finally:
         scheduler.shutdown(wait=False)
 

@@ -103,3 +103,22 @@ class Settings(BaseSettings):
     def missing_slack(self) -> list[str]:
         return [name for name, v in (("SLACK_BOT_TOKEN", self.slack_bot_token),
                                      ("SLACK_APP_TOKEN", self.slack_app_token)) if v is None]
+
+    # ---- web dashboard (bot/web) --------------------------------------------------------------------
+    web_port: int = Field(8080, ge=0, le=65535, validation_alias="DAYSHIFT_WEB_PORT")  # 0 = off
+    web_host: str = Field("127.0.0.1", validation_alias="DAYSHIFT_WEB_HOST")
+    public_url: str | None = Field(None, validation_alias="DAYSHIFT_PUBLIC_URL")
+    web_secret: SecretStr | None = Field(None, validation_alias="DAYSHIFT_WEB_SECRET")
+    slack_client_id: str | None = Field(None, validation_alias="SLACK_CLIENT_ID")  # Sign in with Slack
+    slack_client_secret: SecretStr | None = Field(None, validation_alias="SLACK_CLIENT_SECRET")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or len(value) > 300:
+            raise ValueError(f"DAYSHIFT_PUBLIC_URL must be an http(s) URL such as https://dayshift.example.com, "
+                             f"got {value[:80]!r}")
+        return value

@@ -30,6 +30,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("DAYSHIFT_"):
             monkeypatch.delenv(name, raising=False)
+    # The dashboard's default port (8080) would clash between tests running at once: off unless a test sets it.
+    monkeypatch.setenv("DAYSHIFT_WEB_PORT", "0")
 
 
 @pytest.fixture

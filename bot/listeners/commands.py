@@ -17,7 +17,7 @@ from bot.listeners.acks import ack_now
 from bot.listeners.views import open_settings
 
 log = logging.getLogger(__name__)
-SUBCOMMANDS = ("add", "list", "edit", "cancel", "run", "status", "history", "settings", "help")
+SUBCOMMANDS = ("add", "list", "edit", "cancel", "run", "status", "history", "settings", "dashboard", "help")
 
 
 async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | None,
@@ -73,6 +73,12 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
             return {"text": f"No archived shifts in the last {days} day(s)."}
         lines = [f"• {r['day']}: {r['completed']}/{r['total']} completed, {r['failed']} failed" for r in rows]
         return {"text": f"*Last {days} day(s)*\n" + "\n".join(lines[:60])}
+    if sub == "dashboard":
+        if deps.web is None:
+            raise UserError("The web dashboard is turned off here (DAYSHIFT_WEB_PORT=0).")
+        url = deps.web.link_for(user_id)
+        return {"text": f"🔗 <{url}|Open your Dayshift dashboard> — a personal link: it works once and expires "
+                        f"in 10 minutes. Do not share it."}
     if sub == "settings":
         if not trigger_id:
             raise UserError("Open settings from the Home tab instead.")
