@@ -18,6 +18,7 @@ from claude_agent_sdk.types import McpSdkServerConfig
 
 from agents.contracts import RunMonitor, TaskDraft
 from agents.profiles import unknown_capabilities
+from agents.sandbox import ContainmentPolicy, capability_problem
 from storage.memory import MAX_VALUE
 from storage.models import TaskStatus
 from storage.store import Store
@@ -41,6 +42,7 @@ class AgentContext:
     drafts: list[TaskDraft] = field(default_factory=list)
     completed_output: str | None = None
     send_message: SendMessage | None = None
+    policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
 
 
 def _ok(payload: object) -> dict[str, Any]:
@@ -111,6 +113,9 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         unknown = unknown_capabilities(capabilities)
         if unknown:
             return _err(f"unknown capabilities {unknown}; use files, http, compute, notify or research")
+        problem = await capability_problem(capabilities, ctx.policy)
+        if problem:
+            return _err(f"cannot create this task here: {problem}. Choose other capabilities.")
         if len(ctx.drafts) >= ctx.max_tasks:
             return _err(f"today already has the maximum of {ctx.max_tasks} generated tasks")
         ctx.drafts.append(TaskDraft(description=description, capabilities=capabilities, category=category))
