@@ -20,8 +20,9 @@ from pathlib import Path
 PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # Set by the SDK for every CLI it starts (``subprocess_cli.py``); none of them carries a secret.
 # CLAUDE_CONFIG_DIR comes from ``options.env``: on resume the SDK repoints it at the transcript it restored.
-SDK_VARIABLES = ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_AGENT_SDK_VERSION", "CLAUDE_AGENT_SDK_CLIENT_APP",
-                 "CLAUDE_CODE_SDK_READS_SESSION_STATE", "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "PWD")
+SDK_VARIABLES = ("CLAUDE_CONFIG_DIR", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_AGENT_SDK_VERSION",
+                 "CLAUDE_AGENT_SDK_CLIENT_APP", "CLAUDE_CODE_SDK_READS_SESSION_STATE",
+                 "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "PWD")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 

@@ -49,7 +49,7 @@ from agents.errors import classify, classify_result
 from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
 from agents.profiles import allowed_tools, builtin_tools
-from agents.sandbox import ContainmentPolicy, sandbox_settings
+from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
 from storage.ledger import BudgetExceeded
 from storage.redaction import redact
@@ -90,8 +90,6 @@ class RunOutcome:
 
 # Folders the CLI and its sandbox keep inside a workspace: never reported as the task's artifacts.
 _NOT_ARTIFACTS = frozenset({".tmp", ".claude"})
-# Shared scratch space: other agents' files (and the SDK's resume copies) live there. Bash gets its own TMPDIR.
-SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
 
 
 class ClaudeAgentRuntime:
@@ -158,7 +156,9 @@ class ClaudeAgentRuntime:
         options = self._options(prompts.EXECUTOR, self.config.executor_model,
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
-        options.sandbox = self._sandbox(workspace, req.capabilities)
+        scratch = Path(tempfile.mkdtemp(prefix="ds-", dir=_scratch_root()))
+        options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
+        options.env = {"CLAUDE_CODE_TMPDIR": str(scratch)}
         assert options.hooks is not None
         options.hooks["PostToolUse"] = [HookMatcher(matcher=None, hooks=[_wrap_up_hook(req.warn_at)])]
         options.session_store = self.store.sessions  # type: ignore[assignment]
@@ -174,6 +174,8 @@ class ClaudeAgentRuntime:
                                           options, monitor=monitor)
             else:
                 raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
         artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
                            if p.is_file() and p.relative_to(workspace).parts[0] not in _NOT_ARTIFACTS)
         if ctx.completed_output is None and not artifacts:
@@ -200,12 +202,16 @@ class ClaudeAgentRuntime:
     def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
         return self.config.policy.http_allowed_domains if "http" in capabilities else ()
 
-    def _sandbox(self, workspace: Path, capabilities: list[str]) -> SandboxSettings:
-        """Bash reads nothing of the data dir but its own workspace, nor the service user's home."""
+    def _sandbox(self, workspace: Path, capabilities: list[str], scratch: Path) -> SandboxSettings:
+        """Bash reads nothing of the data dir but its own workspace, nor the service user's home.
+
+        ``scratch`` is the run's own temp dir (the sandbox's TMPDIR and its proxy sockets): short, because
+        a unix socket path has to fit in 108 bytes, and private, unlike the CLI's default shared /tmp/claude-UID.
+        """
         deny = [str(self.config.data_dir.resolve()), str(self.config.service_home), *SHARED_TEMP,
                 *self.config.policy.deny_read]
         # Bash may reach the allowlisted domains only when the task is also allowed http.
-        return cast(SandboxSettings, sandbox_settings(workspace, deny, self._domains(capabilities)))
+        return cast(SandboxSettings, sandbox_settings(workspace, deny, self._domains(capabilities), scratch))
 
     async def _model_gateway(self) -> ModelGateway:
         if self._gateway is None:
@@ -213,11 +219,11 @@ class ClaudeAgentRuntime:
             self._gateway = ModelGateway(upstream, self.config.api_key)
         return await self._gateway.start()
 
-    def _env(self, config_dir: str, cwd: str, base_url: str, token: str) -> dict[str, str]:
+    def _env(self, config_dir: str, scratch: str | None, base_url: str, token: str) -> dict[str, str]:
         """The agent's whole environment: nothing of the worker's but PATH and locale (see agents.env)."""
-        tmp = Path(cwd) / ".tmp" if Path(cwd) != self.config.data_dir.resolve() else Path(config_dir) / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        fixed = {"HOME": config_dir, "TMPDIR": str(tmp), "CLAUDE_CODE_TMPDIR": str(tmp),
+        tmp = scratch or str(Path(config_dir) / "tmp")
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        fixed = {"HOME": config_dir, "TMPDIR": tmp, "CLAUDE_CODE_TMPDIR": tmp,
                  "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
                  "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
                  "CLAUDE_CODE_MAX_RETRIES": str(self.config.cli_max_retries),
@@ -275,7 +281,7 @@ class ClaudeAgentRuntime:
         config_dir = tempfile.mkdtemp(prefix="claude-cfg-", dir=self._config_root())
         gateway = await self._model_gateway()
         token = gateway.issue(self.config.run_token_cap)
-        env = self._env(config_dir, str(options.cwd), gateway.base_url, token)
+        env = self._env(config_dir, options.env.get("CLAUDE_CODE_TMPDIR"), gateway.base_url, token)
         options.cli_path = write_launcher(Path(config_dir) / "launch-cli", env)
         options.env = {"CLAUDE_CONFIG_DIR": config_dir}  # passed on by the launcher (the SDK may repoint it)
         client = ClaudeSDKClient(options)
@@ -338,6 +344,11 @@ async def _disconnect(client: ClaudeSDKClient) -> None:
         await asyncio.wait_for(client.disconnect(), timeout=10)
     except Exception as exc:  # a dead CLI must not mask the real outcome
         log.debug("disconnect failed: %s", exc)
+
+
+def _scratch_root() -> str:
+    root = tempfile.gettempdir()
+    return root if len(root) <= 24 else "/tmp"
 
 
 def _redacted(failure: AgentFailure) -> AgentFailure:

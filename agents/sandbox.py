@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Shared scratch space: other agents' files (and the SDK's resume copies) live there. Bash gets its own TMPDIR.
+SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
 BWRAP_MISSING = "shell tasks need bubblewrap: apt-get install bubblewrap socat"
 _PROBE_TTL = 60.0
 _probe_cache: dict[str, tuple[float, str | None]] = {}
@@ -32,11 +34,15 @@ class ContainmentPolicy:
     deny_read: tuple[str, ...] = ()  # extra paths Bash may never read (e.g. the project's .env)
 
 
-def sandbox_settings(workspace: Path, deny_read: Iterable[str], allowed_domains: Iterable[str]) -> dict[str, Any]:
+def sandbox_settings(workspace: Path, deny_read: Iterable[str], allowed_domains: Iterable[str],
+                     scratch: Path) -> dict[str, Any]:
     """The ``sandbox`` block of the CLI's settings for one executor.
 
     ``filesystem`` and ``failIfUnavailable`` are read by the CLI although the SDK's TypedDict does not
-    list them yet. ``allowRead`` re-opens the workspace inside the denied data dir.
+    list them yet. ``allowRead`` re-opens the workspace inside the denied data dir. A denied folder is
+    replaced by an empty tmpfs for each command, so writes there vanish with the command; everything
+    else outside the workspace and ``scratch`` is mounted read-only. (A ``denyWrite`` on the data dir
+    would also cover the workspace inside it: denies win over allows.)
     """
     return {
         "enabled": True,
@@ -44,8 +50,8 @@ def sandbox_settings(workspace: Path, deny_read: Iterable[str], allowed_domains:
         "allowUnsandboxedCommands": False,
         "failIfUnavailable": True,
         "network": {"allowedDomains": sorted(set(allowed_domains))},
-        "filesystem": {"denyRead": sorted(set(deny_read)), "allowRead": [str(workspace)],
-                       "allowWrite": [str(workspace)]},
+        "filesystem": {"denyRead": sorted(set(deny_read)), "allowRead": [str(workspace), str(scratch)],
+                       "allowWrite": [str(workspace), str(scratch)]},
     }
 
 

@@ -30,6 +30,7 @@ from agents.contracts import (
     TaskBrief,
 )
 from agents.profiles import unknown_capabilities
+from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
 from storage.models import Task, TaskStatus
 from storage.store import Store
@@ -181,6 +182,8 @@ class ShiftActivities:
                                           reason=f"unknown capability: {', '.join(unknown)}"))
             elif not t.description.strip():
                 results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
+            elif problem := await capability_problem(t.capabilities, containment_of(self.agents)):
+                results.append(Validation(task_id=t.task_id, ok=False, reason=problem))
             elif remaining < min(self.agent_budget_usd, self.daily_budget_usd) * 0.1:
                 results.append(Validation(task_id=t.task_id, ok=False,
                                           reason=f"daily budget exhausted (${remaining:.2f} left)"))

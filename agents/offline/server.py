@@ -83,7 +83,8 @@ class OfflineModel:
         conv = Conversation.parse(body)
         self.requests.append({"role": conv.role, "turn": conv.turn, "model": conv.model, "tools": conv.tools,
                               "prompt": conv.prompt[-2000:], "prompt_chars": len(conv.prompt),
-                              "body_bytes": request.content_length or 0, "stream": bool(body.get("stream")),
+                              "body_bytes": request.content_length or 0,
+                              "api_key": request.headers.get("x-api-key"), "stream": bool(body.get("stream")),
                               "messages_tail": json.dumps(conv.messages)[-3000:]})
         for result in tool_results(conv.messages):
             self.tool_results.setdefault(result["id"], result)
