@@ -155,7 +155,7 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
     os.link(outside, ws / "hard.txt")
     log_file = tmp_path / "data" / "temporal-server.log"  # a text file of the data dir
     log_file.write_text("datadir-canary\n")
-    result, seen = await attack(contained, model, [
+    _result, seen = await attack(contained, model, [
         ("Bash", {"command": f"cat {netrc}"}),
         ("Bash", {"command": "cat ~/.netrc"}),
         ("Bash", {"command": f"cat {db}; ls {db.parent}"}),
@@ -198,7 +198,7 @@ async def loopback_service() -> AsyncIterator[int]:
 async def test_network_reaches_no_loopback_metadata_or_unlisted_domain(
         contained: ClaudeAgentRuntime, model: OfflineModel, loopback_service: int) -> None:
     gateway = await contained._model_gateway()
-    result, seen = await attack(contained, model, [
+    _result, seen = await attack(contained, model, [
         ("Bash", {"command": f"curl -sS -m 5 http://127.0.0.1:{loopback_service}/ 2>&1; echo rc=$?"}),
         ("Bash", {"command": f"curl -sS -m 5 -H \"x-api-key: $ANTHROPIC_API_KEY\" {gateway.base_url}/v1/models 2>&1"}),
         ("Bash", {"command": "curl -sS -m 5 http://169.254.169.254/latest/meta-data/ 2>&1; echo rc=$?"}),
