@@ -21,9 +21,12 @@ from agents.profiles import unknown_capabilities
 from agents.sandbox import ContainmentPolicy, capability_problem
 from storage.memory import MAX_VALUE
 from storage.models import TaskStatus
+from storage.redaction import redact
 from storage.store import Store
 
 SERVER = "dayshift"
+# Memory keys only the workflow writes (e.g. shift.deadline_warning): agents may read them, never set them.
+RESERVED_MEMORY_PREFIXES = ("shift.", "system.", "dayshift.", "_")
 SendMessage = Callable[[str, str], Awaitable[None]]
 
 
@@ -66,9 +69,9 @@ def shared_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
     @tool("write_memory", "Store a value in this user's shared memory for other agents and future days.",
           {"key": str, "value": str})
     async def write_memory(args: dict[str, Any]) -> dict[str, Any]:
-        key, value = str(args.get("key", "")).strip(), str(args.get("value", ""))
-        if key.startswith("shift."):
-            return _err("keys starting with 'shift.' are reserved for the workflow")
+        key, value = str(args.get("key", "")).strip(), redact(str(args.get("value", "")))
+        if key.lower().startswith(RESERVED_MEMORY_PREFIXES) or not key.isprintable():
+            return _err(f"keys starting with {', '.join(RESERVED_MEMORY_PREFIXES)} are reserved for Dayshift")
         try:
             await ctx.store.memory.set(ctx.user_id, key, value, ctx.agent_id)
         except ValueError as exc:
@@ -153,7 +156,7 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         output = str(args.get("output", "")).strip()
         if not output:
             return _err("output is empty: say what you produced")
-        ctx.completed_output = output[:20_000]
+        ctx.completed_output = redact(output[:20_000])
         if ctx.monitor is not None:
             await ctx.monitor.progress(100, "completed")
         return _ok("task marked complete; stop now")
