@@ -157,7 +157,8 @@ class ClaudeAgentRuntime:
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
         scratch = Path(tempfile.mkdtemp(prefix="ds-", dir=_scratch_root()))
-        options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
+        if "Bash" in builtin_tools(req.capabilities):  # the sandbox covers Bash only; others skip its start-up cost
+            options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
         options.env = {"CLAUDE_CODE_TMPDIR": str(scratch)}
         assert options.hooks is not None
         options.hooks["PostToolUse"] = [HookMatcher(matcher=None, hooks=[_wrap_up_hook(req.warn_at)])]
