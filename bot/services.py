@@ -45,9 +45,11 @@ class Services:
 
 def containment_policy(settings: Settings) -> ContainmentPolicy:
     """The deployment's agent policy; the project's .env (it holds the tokens) is unreadable to Bash."""
+    db = settings.database_path.resolve()  # DAYSHIFT_DB may live outside the data dir
     return ContainmentPolicy(http_allowed_domains=settings.http_allowed_domains,
                              disabled_capabilities=settings.disabled_capabilities,
-                             deny_read=(str(Path(".env").resolve()),))
+                             deny_read=(str(Path(".env").resolve()), *(f"{db}{suffix}" for suffix in
+                                                                       ("", "-wal", "-shm", "-journal"))))
 
 
 def register_secrets(settings: Settings) -> None:
