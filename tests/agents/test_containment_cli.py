@@ -60,7 +60,9 @@ async def contained(model: OfflineModel, tmp_path: Path) -> AsyncIterator[Claude
     home.mkdir()
     (home / ".netrc").write_text("machine example.com login me password netrc-canary\n")
     store = await Store.open(tmp_path / "data" / "dayshift.db")
+    await store.users.ensure("UB")
     await store.memory.set("UB", "plans", "sqlite-row-canary of user B", "agent")
+    await store.tasks.create("UB", "B's secret task", generated_by="user", workflow_id=f"day-UA-{DAY}")
     rt = ClaudeAgentRuntime(store, AgentConfig(
         data_dir=tmp_path / "data", base_url=model.base_url, api_key=REAL_KEY, daily_budget_usd=50,
         agent_budget_usd=5, service_home=home,
@@ -81,7 +83,7 @@ async def attack(rt: ClaudeAgentRuntime, model: OfflineModel, calls: list[tuple[
     """Run one executor doing ``calls``; return its result and, per call, what the attacker saw."""
     before = set(model.tool_results)
     result = await rt.run_task(req("Routine chore " + script(*calls), caps, **kw), monitor())
-    seen = [r for k, r in model.tool_results.items() if k not in before and not r["tool"].startswith("mcp__")]
+    seen = [r for k, r in model.tool_results.items() if k not in before and (r["tool"], r["input"]) in calls]
     assert [(r["tool"], r["input"]) for r in seen] == [(n, a) for n, a in calls], "not every call was answered"
     return result, seen
 
@@ -168,11 +170,14 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
         ("Read", {"file_path": "link/notes.txt"}),
         ("Read", {"file_path": str(ws / "hard.txt")}),
         ("Grep", {"pattern": "canary", "path": str(tmp_path)}),
+        ("mcp__dayshift__read_memory", {"key": "plans"}),  # user B's memory key, through our own MCP tools
+        ("mcp__dayshift__list_tasks", {"status": "all"}),
     ], ["compute", "files"])
     for r in seen:
         for canary in ("netrc-canary", "sqlite-row-canary", "workspace-canary", "hardlink-canary", "datadir-canary"):
             assert canary not in r["content"], (canary, r)
-    assert all(r["is_error"] for r in seen[5:]), [r["content"][:200] for r in seen[5:]]
+    assert all(r["is_error"] for r in seen[5:12]), [r["content"][:200] for r in seen[5:12]]
+    assert '"value": null' in seen[12]["content"] and "B's secret task" not in seen[13]["content"]
     denials = await contained.store.audit.denials("UA")
     assert len([d for d in denials if d["tool"] in ("Read", "Grep")]) == 6
     assert any("hard-linked" in d["reason"] for d in denials)
