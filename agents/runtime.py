@@ -315,7 +315,7 @@ class ClaudeAgentRuntime:
         if result is not None and result.is_error:
             raise _redacted(classify_result(result))
         final = (result.result if result and result.result else "\n".join(texts)) or ""
-        return RunOutcome(result=result, session_id=session_id, text=final)
+        return RunOutcome(result=result, session_id=session_id, text=redact(final))  # it goes to history and Slack
 
     def _config_root(self) -> str:
         root = self.config.data_dir / "agent-config"

@@ -106,7 +106,7 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
     @tool("create_task", "Create one of today's tasks. capabilities: any of files, http, compute, notify, research.",
           {"description": str, "capabilities": list, "category": str})
     async def create_task(args: dict[str, Any]) -> dict[str, Any]:
-        description = " ".join(str(args.get("description", "")).split())
+        description = redact(" ".join(str(args.get("description", "")).split()))
         capabilities = [str(c) for c in args.get("capabilities") or []]
         category = str(args.get("category") or "general")[:40]
         if not description:
