@@ -226,3 +226,25 @@ async def test_untrusted_text_is_delimited_capped_and_cannot_close_its_block(sto
     for key in ("shift.deadline_warning", "SHIFT.x", " system.prompt", "dayshift.policy", "_internal"):
         assert (await write.handler({"key": key, "value": "x"})).get("is_error"), key
     assert await store.memory.get("U1", "shift.deadline_warning") is None
+
+
+async def test_without_bwrap_the_day_refuses_the_compute_task_and_never_runs_it(
+        ts_env: Any, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real workflow on the time-skipping server with the real activities (agents are the scripted fake):
+    the compute task stops at pre-validation with the install hint; its executor is never started."""
+    from tests.fakes.agents import RecordingNotifier, ScriptedAgents
+    from tests.workflows.test_day_timeskipping import day_input, run_day
+
+    await store.users.ensure("U1")
+    task, _ = await store.tasks.create("U1", "crunch the numbers", generated_by="user", capabilities=["compute"])
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap here
+    _probe_cache.clear()
+    agents = ScriptedAgents(plan=["a", "b", "c"])
+    try:
+        report = await run_day(ts_env, store, agents, RecordingNotifier(), day_input())
+    finally:
+        _probe_cache.clear()
+    [refused] = report.not_started
+    assert refused.description == "crunch the numbers" and BWRAP_MISSING in (refused.reason or "")
+    assert not [k for k in agents.attempts if k.startswith(task.task_id)]  # never handed to an executor
+    assert len(report.completed) == 3
