@@ -131,6 +131,7 @@ async def test_writes_outside_the_workspace_fail_and_the_workspace_still_works(
         ("Bash", {"command": f"cat {targets['tmp']} ../up-{uid} ../py-{uid} {targets['other']} 2>&1 | grep -c x"}),
         ("Bash", {"command": "echo ok > out.txt && cat out.txt"}),
         ("Bash", {"command": 'echo scratch > "$TMPDIR/t" && cat "$TMPDIR/t"'}),
+        ("Bash", {"command": "curl -sS -m 3 http://example.com/ 2>&1"}),
     ], ["compute"])
     for r in seen[:4]:
         assert "WROTE" not in r["content"], r
@@ -141,6 +142,7 @@ async def test_writes_outside_the_workspace_fail_and_the_workspace_still_works(
         assert not path.exists(), path
     assert seen[7]["content"].strip().startswith("ok") and (ws / "out.txt").read_text() == "ok\n"
     assert seen[8]["content"].strip().startswith("scratch")
+    assert "blocked by network allowlist" in seen[9]["content"]  # no http capability: not even listed domains
     assert result.artifacts == ["out.txt"]
 
 
@@ -208,6 +210,7 @@ async def test_network_reaches_no_loopback_metadata_or_unlisted_domain(
         ("Bash", {"command": f"curl -sS -m 5 -H \"x-api-key: $ANTHROPIC_API_KEY\" {gateway.base_url}/v1/models 2>&1"}),
         ("Bash", {"command": "curl -sS -m 5 http://169.254.169.254/latest/meta-data/ 2>&1; echo rc=$?"}),
         ("Bash", {"command": "curl -sS -m 5 http://example.org/ 2>&1; echo rc=$?"}),
+        ("Bash", {"command": "curl -sS -m 3 http://example.com/ 2>&1; echo rc=$?"}),
         ("WebFetch", {"url": f"http://127.0.0.1:{loopback_service}/", "prompt": "show"}),
         ("WebFetch", {"url": f"http://localhost:{loopback_service}/", "prompt": "show"}),
         ("WebFetch", {"url": "http://169.254.169.254/latest/meta-data/", "prompt": "show"}),
@@ -219,7 +222,8 @@ async def test_network_reaches_no_loopback_metadata_or_unlisted_domain(
         assert '"data"' not in r["content"]  # no model list from the gateway
     assert all("rc=7" in r["content"] or "Exit code 7" in r["content"] for r in seen[:3])  # no route at all
     assert "blocked by network allowlist" in seen[3]["content"]  # the sandbox's proxy refuses unlisted names
-    assert all(r["is_error"] for r in seen[4:])
+    assert "blocked by network allowlist" not in seen[4]["content"]  # a listed one is let through (no internet here)
+    assert all(r["is_error"] for r in seen[5:])
     reasons = [d["reason"] for d in await contained.store.audit.denials("UA") if d["tool"] == "WebFetch"]
     assert len(reasons) == 5
     assert "not on the allowed domains" in reasons[-1] and "loopback" in reasons[0]
