@@ -89,7 +89,7 @@ class RunOutcome:
 
 
 # Folders the CLI and its sandbox keep inside a workspace: never reported as the task's artifacts.
-_NOT_ARTIFACTS = frozenset({".tmp", ".claude"})
+_NOT_ARTIFACTS = frozenset({".claude"})
 
 
 class ClaudeAgentRuntime:
@@ -284,7 +284,9 @@ class ClaudeAgentRuntime:
         token = gateway.issue(self.config.run_token_cap)
         env = self._env(config_dir, options.env.get("CLAUDE_CODE_TMPDIR"), gateway.base_url, token)
         options.cli_path = write_launcher(Path(config_dir) / "launch-cli", env)
-        options.env = {"CLAUDE_CONFIG_DIR": config_dir}  # passed on by the launcher (the SDK may repoint it)
+        # Only these reach the SDK (the launcher passes CLAUDE_CONFIG_DIR on: the SDK repoints it on resume).
+        options.env = {"CLAUDE_CONFIG_DIR": config_dir,
+                       **{k: v for k, v in options.env.items() if k == "CLAUDE_CODE_TMPDIR"}}
         client = ClaudeSDKClient(options)
         texts: list[str] = []
         result: ResultMessage | None = None
