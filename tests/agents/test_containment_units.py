@@ -92,6 +92,10 @@ def test_allowlist_setting_rejects_addresses_and_urls(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DAYSHIFT_HTTP_ALLOWED_DOMAINS", "example.com,169.254.169.254")
     with pytest.raises(ValidationError, match="IP address"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("DAYSHIFT_HTTP_ALLOWED_DOMAINS", "")
+    monkeypatch.setenv("DAYSHIFT_DISABLED_CAPABILITIES", "compute,teleport")
+    with pytest.raises(ValidationError, match="unknown capability teleport"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 def test_launcher_gives_the_cli_only_the_allowlisted_environment(tmp_path: Path) -> None:
