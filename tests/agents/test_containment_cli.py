@@ -128,7 +128,7 @@ async def test_writes_outside_the_workspace_fail_and_the_workspace_still_works(
         ("Bash", {"command": f"python3 -c \"open('{targets['etc']}','w').write('x'); print('WROTE')\""}),
         ("Bash", {"command": f"echo x > {targets['tmp']}; echo x > ../up-{uid}; echo x > {targets['other']}"}),
         ("Bash", {"command": f"python3 -c \"open('../py-{uid}','w').write('x')\""}),
-        ("Bash", {"command": f"cat {targets['tmp']} ../up-{uid} ../py-{uid} {targets['other']} 2>&1 | grep -c x"}),
+        ("Bash", {"command": f"cat {targets['tmp']} ../up-{uid} ../py-{uid} {targets['other']} 2>&1 | grep -cx x"}),
         ("Bash", {"command": "echo ok > out.txt && cat out.txt"}),
         ("Bash", {"command": 'echo scratch > "$TMPDIR/t" && cat "$TMPDIR/t"'}),
         ("Bash", {"command": "curl -sS -m 3 http://example.com/ 2>&1"}),
@@ -137,7 +137,7 @@ async def test_writes_outside_the_workspace_fail_and_the_workspace_still_works(
         assert "WROTE" not in r["content"], r
     assert "No such file or directory" in seen[0]["content"]  # the agent's home is invisible to Bash
     assert "Read-only file system" in seen[2]["content"] and "Read-only file system" in seen[3]["content"]
-    assert seen[6]["content"].startswith("0")  # nothing written in step 5/6 survives to the next command
+    assert re.search(r"^0$", seen[6]["content"], re.M)  # nothing written in steps 5-6 survives to the next command
     for path in targets.values():
         assert not path.exists(), path
     assert seen[7]["content"].strip().startswith("ok") and (ws / "out.txt").read_text() == "ok\n"
