@@ -140,6 +140,12 @@ async def test_gateway_swaps_the_per_run_token_for_the_real_key_and_streams_thro
                     await r.read()
                 async with http.post(gateway.base_url + "/v1/messages", json=body, headers={"x-api-key": capped}) as r:
                     assert r.status == 400 and "token budget" in await r.text()
+                whole = gateway.issue()
+                async with http.post(gateway.base_url + "/v1/messages", json={**body, "stream": False},
+                                     headers={"x-api-key": whole}) as r:
+                    assert r.status == 200 and (await r.json())["type"] == "message"
+                metered = gateway.usage(whole)
+                assert metered is not None and metered.input_tokens > 0 and metered.output_tokens > 0
                 assert redact(f"key={token}") != f"key={token}"  # live tokens are redacted everywhere
                 gateway.revoke(token)
                 async with http.post(gateway.base_url + "/v1/messages", json=body, headers={"x-api-key": token}) as r:
@@ -207,6 +213,17 @@ async def test_capability_policy_refuses_what_cannot_run_here(tmp_path: Path, mo
     assert "DAYSHIFT_HTTP_ALLOWED_DOMAINS" in (await capability_problem(["http"], ContainmentPolicy()) or "")
     assert await capability_problem(["http"], ContainmentPolicy(http_allowed_domains=("example.com",))) is None
     assert await capability_problem(["files", "research", "notify"], ContainmentPolicy()) is None
+    from agents.tools import orchestrator_tools
+
+    store = await Store.open(tmp_path / "p.db")
+    ctx = AgentContext(store=store, user_id="U1", workflow_id="w", day="2026-11-28", agent_id="o", deadline="",
+                       policy=ContainmentPolicy(http_allowed_domains=("example.com",),
+                                                disabled_capabilities=frozenset({"http"})))
+    create = {t.name: t for t in orchestrator_tools(ctx)}["create_task"]
+    refused = await create.handler({"description": "fetch the news", "capabilities": ["files", "http"]})
+    assert refused.get("is_error") and "disabled" in refused["content"][0]["text"] and ctx.drafts == []
+    assert not (await create.handler({"description": "write notes", "capabilities": ["files"]})).get("is_error")
+    await store.close()
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap, no socat
     _probe_cache.clear()
     try:
