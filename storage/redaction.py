@@ -21,8 +21,13 @@ _PATTERNS = [
     re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
 ]
+# A value after a secret-sounding key: "KEY=v", "key: v", '"password": "v"'. The separator must hold ':' or '='
+# so prose ("the password reminders", "a secret deployment") is left alone.
 _KEYED = re.compile(
-    r"(?i)(api[_-]?key|authorization|x-api-key|token|secret|password)([\"'=:\s]+)(bearer\s+)?[A-Za-z0-9._~+/-]{8,}")
+    r"(?i)\b([a-z_]*(?:api[_-]?key|authorization|token|secret|password|passwd)[a-z_]*)"
+    r"(\s*[\"']?\s*[:=]\s*[\"']?\s*)(bearer\s+)?[A-Za-z0-9._~+/-]{8,}")
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@")  # postgresql://user:PASSWORD@host
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
 
@@ -50,7 +55,9 @@ def redact(text: str) -> str:
             text = text.replace(secret, MASK)
     for pattern in _PATTERNS:
         text = pattern.sub(MASK, text)
-    return _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
 def redact_opt(text: str | None) -> str | None:

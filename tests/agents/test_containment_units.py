@@ -163,6 +163,9 @@ def test_redaction_masks_registered_secrets_and_token_shapes_keeping_json_valid(
     cleaned = redact_value(value)
     assert json.loads(json.dumps(cleaned))["n"] == 3 and SECRET not in json.dumps(cleaned)
     assert "hunter2hunter2" not in json.dumps(cleaned)
+    assert redact("db at postgresql://app:pg-pass-123@db:5432/x") == "db at postgresql://app:[REDACTED]@db:5432/x"
+    prose = "Reset the password reminders and plan a secret deployment; tokens used 12345678"
+    assert redact(prose) == prose  # no false positives on ordinary task text
 
 
 async def test_nothing_secret_is_written_to_sqlite(tmp_path: Path) -> None:
