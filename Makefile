@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint bench clean chromium
+.PHONY: install run test test-fast lint bench clean chromium sandbox-deps
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Dayshift needs Python 3.11 or newer")'
@@ -16,10 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) sandbox-deps
 	@$(VENV)/bin/dayshift auto
 
-test: $(STAMP)
+test: $(STAMP) sandbox-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
@@ -42,3 +42,16 @@ clean:
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "WARNING: could not install chromium (apt-get as root); tests/web browser tests will fail" >&2
+# Agents' shell commands run in Claude Code's OS sandbox, which needs bubblewrap and socat on Linux.
+# Installed here when apt is available and we are root; otherwise the one command is printed (compute
+# tasks are refused at pre-validation, never run unsandboxed, until they are installed).
+sandbox-deps:
+	@if [ "$$(uname -s)" != Linux ] || (command -v bwrap && command -v socat) >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "Installing bubblewrap and socat (the OS sandbox for agents' shell commands)"; \
+	  apt-get install -y -qq bubblewrap socat >/dev/null 2>&1 || \
+	  { apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap socat >/dev/null; } || \
+	  echo "Could not install them: run  apt-get install -y bubblewrap socat"; \
+	else \
+	  echo "Shell tasks need the OS sandbox: run  sudo apt-get install -y bubblewrap socat"; \
+	fi

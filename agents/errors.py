@@ -14,6 +14,9 @@ def classify(exc: BaseException) -> AgentFailure:
         return exc
     if isinstance(exc, ResultError):
         detail = "; ".join(exc.errors) or (exc.result or "").strip() or exc.subtype or "agent error"
+        if "sandbox required but unavailable" in detail.lower():
+            return AgentFailure(f"the OS sandbox could not start, so Bash was not run: {detail}", retryable=False,
+                                kind="SandboxUnavailable")
         if exc.subtype == "error_max_budget_usd":
             return AgentFailure(f"agent budget exhausted: {detail}", retryable=False, kind="BudgetExceeded")
         if exc.subtype == "error_max_turns":

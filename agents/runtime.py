@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import shutil
 import tempfile
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from claude_agent_sdk import (
     AssistantMessage,
@@ -28,6 +29,7 @@ from claude_agent_sdk import (
     ResultMessage,
     SystemMessage,
 )
+from claude_agent_sdk.types import SandboxSettings
 
 from agents import prompts
 from agents.contracts import (
@@ -43,11 +45,15 @@ from agents.contracts import (
     RunMonitor,
 )
 from agents.digest import history_digest
+from agents.env import agent_environment, write_launcher
 from agents.errors import classify, classify_result
+from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
 from agents.profiles import allowed_tools, builtin_tools
+from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
 from storage.ledger import BudgetExceeded
+from storage.redaction import redact
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,11 @@ class AgentConfig:
     daily_budget_usd: float = 5.0
     max_concurrent: int = 4
     cli_max_retries: int = 2
+    policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
+    # The service user's home: unreadable to Bash (it may hold ~/.netrc, cloud credentials, ssh keys).
+    service_home: Path = field(default_factory=Path.home)
+    # Largest number of model tokens one agent run may use through the gateway (None: only max_budget_usd).
+    run_token_cap: int | None = None
 
 
 @dataclass
@@ -78,12 +89,26 @@ class RunOutcome:
     text: str
 
 
+# Folders the CLI and its sandbox keep inside a workspace: never reported as the task's artifacts.
+_NOT_ARTIFACTS = frozenset({".claude"})
+
+
 class ClaudeAgentRuntime:
     def __init__(self, store: Store, config: AgentConfig, send_message: SendMessage | None = None) -> None:
         self.store = store
         self.config = config
         self.send_message = send_message
         self._slots = asyncio.Semaphore(config.max_concurrent)
+        self._gateway: ModelGateway | None = None
+
+    @property
+    def policy(self) -> ContainmentPolicy:
+        return self.config.policy
+
+    async def aclose(self) -> None:
+        if self._gateway is not None:
+            await self._gateway.stop()
+            self._gateway = None
 
     # ---- the AgentRuntime interface -------------------------------------------------------------
 
@@ -128,10 +153,14 @@ class ClaudeAgentRuntime:
         async def record_denial(tool: str, reason: str) -> None:
             await self.store.audit.record_denial(req.user_id, req.task_id, tool, reason)
 
-        guard = WorkspaceGuard(workspace, allowed, record_denial)
+        guard = WorkspaceGuard(workspace, allowed, record_denial, allowed_domains=self._domains(req.capabilities))
         options = self._options(prompts.EXECUTOR, self.config.executor_model,
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
+        scratch = Path(tempfile.mkdtemp(prefix="ds-", dir=_scratch_root()))
+        if "Bash" in builtin_tools(req.capabilities):  # the sandbox covers Bash only; others skip its start-up cost
+            options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
+        options.env = {"CLAUDE_CODE_TMPDIR": str(scratch)}
         assert options.hooks is not None
         options.hooks["PostToolUse"] = [HookMatcher(matcher=None, hooks=[_wrap_up_hook(req.warn_at)])]
         options.session_store = self.store.sessions  # type: ignore[assignment]
@@ -147,12 +176,16 @@ class ClaudeAgentRuntime:
                                           options, monitor=monitor)
             else:
                 raise
-        artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
+                           if p.is_file() and p.relative_to(workspace).parts[0] not in _NOT_ARTIFACTS)
         if ctx.completed_output is None and not artifacts:
             raise AgentFailure("executor stopped without calling complete_task or producing an artifact",
                                retryable=True, kind="Incomplete")
         usage = (outcome.result.usage or {}) if outcome.result else {}
-        return ExecResult(output=ctx.completed_output or f"Artifacts: {', '.join(artifacts)}", artifacts=artifacts,
+        return ExecResult(output=redact(ctx.completed_output or f"Artifacts: {', '.join(artifacts)}"),
+                          artifacts=artifacts,
                           session_id=outcome.session_id, cost_usd=_cost(outcome),
                           input_tokens=int(usage.get("input_tokens", 0)),
                           output_tokens=int(usage.get("output_tokens", 0)))
@@ -166,17 +199,38 @@ class ClaudeAgentRuntime:
 
     def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
         return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
-                            deadline=deadline, send_message=self.send_message)
+                            deadline=deadline, send_message=self.send_message, policy=self.config.policy)
 
-    def _env(self, config_dir: str) -> dict[str, str]:
-        env = {"CLAUDE_CONFIG_DIR": config_dir, "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
-               "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-               "CLAUDE_CODE_MAX_RETRIES": str(self.config.cli_max_retries)}
-        if self.config.base_url:
-            env["ANTHROPIC_BASE_URL"] = self.config.base_url
-        if self.config.api_key:
-            env["ANTHROPIC_API_KEY"] = self.config.api_key
-        return env
+    def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
+        return self.config.policy.http_allowed_domains if "http" in capabilities else ()
+
+    def _sandbox(self, workspace: Path, capabilities: list[str], scratch: Path) -> SandboxSettings:
+        """Bash reads nothing of the data dir but its own workspace, nor the service user's home.
+
+        ``scratch`` is the run's own temp dir (the sandbox's TMPDIR and its proxy sockets): short, because
+        a unix socket path has to fit in 108 bytes, and private, unlike the CLI's default shared /tmp/claude-UID.
+        """
+        deny = [str(self.config.data_dir.resolve()), str(self.config.service_home), *SHARED_TEMP,
+                *self.config.policy.deny_read]
+        # Bash may reach the allowlisted domains only when the task is also allowed http.
+        return cast(SandboxSettings, sandbox_settings(workspace, deny, self._domains(capabilities), scratch))
+
+    async def _model_gateway(self) -> ModelGateway:
+        if self._gateway is None:
+            upstream = self.config.base_url or "https://api.anthropic.com"
+            self._gateway = ModelGateway(upstream, self.config.api_key)
+        return await self._gateway.start()
+
+    def _env(self, config_dir: str, scratch: str | None, base_url: str, token: str) -> dict[str, str]:
+        """The agent's whole environment: nothing of the worker's but PATH and locale (see agents.env)."""
+        tmp = scratch or str(Path(config_dir) / "tmp")
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        fixed = {"HOME": config_dir, "TMPDIR": tmp, "CLAUDE_CODE_TMPDIR": tmp,
+                 "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1",
+                 "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                 "CLAUDE_CODE_MAX_RETRIES": str(self.config.cli_max_retries),
+                 "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": token}
+        return agent_environment(os.environ, fixed)
 
     def _options(self, system: str, model: str, mcp_tools: list[Any], builtins: list[str], ctx: AgentContext, *,
                  cwd: Path | None = None, guard: WorkspaceGuard | None = None) -> ClaudeAgentOptions:
@@ -232,7 +286,13 @@ class ClaudeAgentRuntime:
 
     async def _session(self, options: ClaudeAgentOptions, prompt: str, monitor: RunMonitor | None) -> RunOutcome:
         config_dir = tempfile.mkdtemp(prefix="claude-cfg-", dir=self._config_root())
-        options.env = {**options.env, **self._env(config_dir)}
+        gateway = await self._model_gateway()
+        token = gateway.issue(self.config.run_token_cap)
+        env = self._env(config_dir, options.env.get("CLAUDE_CODE_TMPDIR"), gateway.base_url, token)
+        options.cli_path = write_launcher(Path(config_dir) / "launch-cli", env)
+        # Only these reach the SDK (the launcher passes CLAUDE_CONFIG_DIR on: the SDK repoints it on resume).
+        options.env = {"CLAUDE_CONFIG_DIR": config_dir,
+                       **{k: v for k, v in options.env.items() if k == "CLAUDE_CODE_TMPDIR"}}
         client = ClaudeSDKClient(options)
         texts: list[str] = []
         result: ResultMessage | None = None
@@ -255,14 +315,15 @@ class ClaudeAgentRuntime:
         except BaseException as exc:
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
                 raise
-            raise classify(exc) from exc
+            raise _redacted(classify(exc)) from exc
         finally:
             await asyncio.shield(_disconnect(client))
+            gateway.revoke(token)
             shutil.rmtree(config_dir, ignore_errors=True)
         if result is not None and result.is_error:
-            raise classify_result(result)
+            raise _redacted(classify_result(result))
         final = (result.result if result and result.result else "\n".join(texts)) or ""
-        return RunOutcome(result=result, session_id=session_id, text=final)
+        return RunOutcome(result=result, session_id=session_id, text=redact(final))  # it goes to history and Slack
 
     def _config_root(self) -> str:
         root = self.config.data_dir / "agent-config"
@@ -292,6 +353,18 @@ async def _disconnect(client: ClaudeSDKClient) -> None:
         await asyncio.wait_for(client.disconnect(), timeout=10)
     except Exception as exc:  # a dead CLI must not mask the real outcome
         log.debug("disconnect failed: %s", exc)
+
+
+def _scratch_root() -> str:
+    root = tempfile.gettempdir()
+    return root if len(root) <= 24 else "/tmp"
+
+
+def _redacted(failure: AgentFailure) -> AgentFailure:
+    """An error message goes into Temporal's history and SQLite: mask any secret it quotes."""
+    failure.message = redact(failure.message)
+    failure.args = (failure.message,)
+    return failure
 
 
 def _cost(outcome: RunOutcome | None) -> float:

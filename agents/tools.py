@@ -18,11 +18,15 @@ from claude_agent_sdk.types import McpSdkServerConfig
 
 from agents.contracts import RunMonitor, TaskDraft
 from agents.profiles import unknown_capabilities
+from agents.sandbox import ContainmentPolicy, capability_problem
 from storage.memory import MAX_VALUE
 from storage.models import TaskStatus
+from storage.redaction import redact
 from storage.store import Store
 
 SERVER = "dayshift"
+# Memory keys only the workflow writes (e.g. shift.deadline_warning): agents may read them, never set them.
+RESERVED_MEMORY_PREFIXES = ("shift.", "system.", "dayshift.", "_")
 SendMessage = Callable[[str, str], Awaitable[None]]
 
 
@@ -41,6 +45,7 @@ class AgentContext:
     drafts: list[TaskDraft] = field(default_factory=list)
     completed_output: str | None = None
     send_message: SendMessage | None = None
+    policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
 
 
 def _ok(payload: object) -> dict[str, Any]:
@@ -64,9 +69,9 @@ def shared_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
     @tool("write_memory", "Store a value in this user's shared memory for other agents and future days.",
           {"key": str, "value": str})
     async def write_memory(args: dict[str, Any]) -> dict[str, Any]:
-        key, value = str(args.get("key", "")).strip(), str(args.get("value", ""))
-        if key.startswith("shift."):
-            return _err("keys starting with 'shift.' are reserved for the workflow")
+        key, value = str(args.get("key", "")).strip(), redact(str(args.get("value", "")))
+        if key.lower().startswith(RESERVED_MEMORY_PREFIXES) or not key.isprintable():
+            return _err(f"keys starting with {', '.join(RESERVED_MEMORY_PREFIXES)} are reserved for Dayshift")
         try:
             await ctx.store.memory.set(ctx.user_id, key, value, ctx.agent_id)
         except ValueError as exc:
@@ -101,7 +106,7 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
     @tool("create_task", "Create one of today's tasks. capabilities: any of files, http, compute, notify, research.",
           {"description": str, "capabilities": list, "category": str})
     async def create_task(args: dict[str, Any]) -> dict[str, Any]:
-        description = " ".join(str(args.get("description", "")).split())
+        description = redact(" ".join(str(args.get("description", "")).split()))
         capabilities = [str(c) for c in args.get("capabilities") or []]
         category = str(args.get("category") or "general")[:40]
         if not description:
@@ -111,6 +116,9 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         unknown = unknown_capabilities(capabilities)
         if unknown:
             return _err(f"unknown capabilities {unknown}; use files, http, compute, notify or research")
+        problem = await capability_problem(capabilities, ctx.policy)
+        if problem:
+            return _err(f"cannot create this task here: {problem}. Choose other capabilities.")
         if len(ctx.drafts) >= ctx.max_tasks:
             return _err(f"today already has the maximum of {ctx.max_tasks} generated tasks")
         ctx.drafts.append(TaskDraft(description=description, capabilities=capabilities, category=category))
@@ -148,7 +156,7 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         output = str(args.get("output", "")).strip()
         if not output:
             return _err("output is empty: say what you produced")
-        ctx.completed_output = output[:20_000]
+        ctx.completed_output = redact(output[:20_000])
         if ctx.monitor is not None:
             await ctx.monitor.progress(100, "completed")
         return _ok("task marked complete; stop now")

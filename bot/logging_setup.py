@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_SECRET_PATTERNS = [
-    re.compile(r"xox[abposre]-[A-Za-z0-9-]+"),
-    re.compile(r"xapp-[A-Za-z0-9-]+"),
-    re.compile(r"sk-ant-[A-Za-z0-9_-]+"),
-    re.compile(r"(?i)(api[_-]?key|authorization|x-api-key|token)([\"'=:\s]+)(bearer\s+)?[A-Za-z0-9._-]{8,}"),
-]
+from storage.redaction import redact, register_secret
+
+__all__ = ["JsonFormatter", "configure_logging", "redact", "register_secret"]
+
 _FIELDS = ("workflow_id", "user_id", "task_id", "event")
-_known_secrets: set[str] = set()
-
-
-def register_secret(value: str | None) -> None:
-    """Make a configured secret (token, key) unprintable, whatever its shape."""
-    if value and len(value) >= 6:
-        _known_secrets.add(value)
-
-
-def redact(text: str) -> str:
-    for secret in _known_secrets:
-        text = text.replace(secret, "[REDACTED]")
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups >= 2:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[REDACTED]", text)
-        else:
-            text = pattern.sub("[REDACTED]", text)
-    return text
 
 
 class JsonFormatter(logging.Formatter):

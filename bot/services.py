@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -13,6 +14,7 @@ from temporalio.worker import Worker
 
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
+from agents.sandbox import ContainmentPolicy
 from agents.tools import SendMessage
 from bot.logging_setup import register_secret
 from bot.settings import Settings
@@ -39,6 +41,15 @@ class Services:
         if self.temporal is not None:
             return self.temporal.ui_url(workflow_id)
         return f"(Temporal UI of {self.settings.temporal_address}) workflow {workflow_id}"
+
+
+def containment_policy(settings: Settings) -> ContainmentPolicy:
+    """The deployment's agent policy; the project's .env (it holds the tokens) is unreadable to Bash."""
+    db = settings.database_path.resolve()  # DAYSHIFT_DB may live outside the data dir
+    return ContainmentPolicy(http_allowed_domains=settings.http_allowed_domains,
+                             disabled_capabilities=settings.disabled_capabilities,
+                             deny_read=(str(Path(".env").resolve()), *(f"{db}{suffix}" for suffix in
+                                                                       ("", "-wal", "-shm", "-journal"))))
 
 
 def register_secrets(settings: Settings) -> None:
@@ -86,6 +97,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
     send_message: SendMessage | None = getattr(notifier, "send_message", None)
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
+    agents: ClaudeAgentRuntime | None = None
     try:
         client, temporal = await connect_temporal(settings)
         base_url, api_key, offline = await start_model(settings, offline_pace)
@@ -93,7 +105,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             data_dir=settings.data_dir.resolve(), orchestrator_model=settings.orchestrator_model,
             executor_model=settings.executor_model, base_url=base_url, api_key=api_key,
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
-            daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents),
+            daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
+            policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)
@@ -106,6 +119,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
         else:
             yield services
     finally:
+        if agents is not None:
+            await agents.aclose()
         if offline is not None:
             await offline.stop()
         if temporal is not None:

@@ -122,3 +122,38 @@ class Settings(BaseSettings):
             raise ValueError(f"DAYSHIFT_PUBLIC_URL must be an http(s) URL such as https://dayshift.example.com, "
                              f"got {value[:80]!r}")
         return value
+
+    # ---- containment (issue 10) ---------------------------------------------------------------------
+    # Comma-separated domain names WebFetch (and Bash of tasks allowed http) may reach; subdomains included.
+    # Loopback, private and metadata addresses stay unreachable whatever this lists.
+    http_allowed_domains_csv: str = Field("", validation_alias="DAYSHIFT_HTTP_ALLOWED_DOMAINS")
+    # Capabilities the orchestrator may not grant and pre-validation refuses (e.g. "compute,http").
+    disabled_capabilities_csv: str = Field("", validation_alias="DAYSHIFT_DISABLED_CAPABILITIES")
+    # Most model tokens one agent run may use through the model gateway (unset: max_budget_usd only).
+    agent_run_token_cap: int | None = Field(None, ge=1000, validation_alias="DAYSHIFT_AGENT_RUN_TOKEN_CAP")
+
+    @field_validator("http_allowed_domains_csv")
+    @classmethod
+    def _domains(cls, value: str) -> str:
+        from agents.egress import normalise_domain
+
+        return ",".join(normalise_domain(d) for d in value.split(",") if d.strip())
+
+    @field_validator("disabled_capabilities_csv")
+    @classmethod
+    def _disabled(cls, value: str) -> str:
+        from agents.profiles import unknown_capabilities
+
+        caps = [c.strip().lower() for c in value.split(",") if c.strip()]
+        unknown = unknown_capabilities(caps)
+        if unknown:
+            raise ValueError(f"unknown capability {', '.join(unknown)} in DAYSHIFT_DISABLED_CAPABILITIES")
+        return ",".join(caps)
+
+    @property
+    def http_allowed_domains(self) -> tuple[str, ...]:
+        return tuple(d for d in self.http_allowed_domains_csv.split(",") if d)
+
+    @property
+    def disabled_capabilities(self) -> frozenset[str]:
+        return frozenset(c for c in self.disabled_capabilities_csv.split(",") if c)

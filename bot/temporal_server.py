@@ -47,6 +47,10 @@ def temporal_binary() -> str:
 
 
 class EmbeddedTemporal:
+    """The server and its Web UI listen on loopback only. The UI serves every user's workflow history, so
+    agents must never reach it: their Bash runs in a network namespace with no loopback route, and WebFetch
+    refuses loopback addresses (see agents/egress.py); tests/agents/test_exfiltration_e2e.py tries both."""
+
     def __init__(self, data_dir: Path, *, ui_port: int = 8233, namespace: str = "default") -> None:
         self.db = data_dir / "temporal.db"
         self.namespace = namespace
@@ -68,7 +72,8 @@ class EmbeddedTemporal:
         log = open(self.db.parent / "temporal-server.log", "ab")  # noqa: ASYNC230
         self.process = subprocess.Popen(  # noqa: ASYNC220
             [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port),
-             "--ui-port", str(self.ui_port), "--db-filename", str(self.db), "--namespace", self.namespace,
+             "--ui-ip", "127.0.0.1", "--ui-port", str(self.ui_port), "--db-filename", str(self.db),
+             "--namespace", self.namespace,
              "--log-level", "warn"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent,
         )

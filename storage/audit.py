@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from storage.db import Database, utcnow
+from storage.redaction import redact
 
 
 class AuditRepository:
@@ -20,7 +21,7 @@ class AuditRepository:
         try:
             await self.db.execute(
                 "INSERT INTO tool_calls(idempotency_key, user_id, tool, result, created_at) VALUES (?,?,?,?,?)",
-                (key, user_id, tool, result, utcnow()),
+                (key, user_id, tool, redact(result), utcnow()),
             )
         except sqlite3.IntegrityError:
             return False
@@ -29,7 +30,7 @@ class AuditRepository:
     async def record_denial(self, user_id: str, task_id: str | None, tool: str, reason: str) -> None:
         await self.db.execute(
             "INSERT INTO denials(user_id, task_id, tool, reason, at) VALUES (?,?,?,?,?)",
-            (user_id, task_id, tool, reason, utcnow()),
+            (user_id, task_id, tool, redact(reason), utcnow()),
         )
 
     async def denials(self, user_id: str, task_id: str | None = None) -> list[dict[str, str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storage.db import Database, utcnow
 from storage.models import Escalation
+from storage.redaction import redact, redact_opt
 
 
 class EscalationRepository:
@@ -16,7 +17,7 @@ class EscalationRepository:
         await self.db.execute(
             "INSERT INTO escalations(escalation_id, task_id, user_id, workflow_id, created_at, reason, suggestion,"
             " attempts) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(escalation_id) DO NOTHING",
-            (escalation_id, task_id, user_id, workflow_id, utcnow(), reason, suggestion, attempts),
+            (escalation_id, task_id, user_id, workflow_id, utcnow(), redact(reason), redact_opt(suggestion), attempts),
         )
         found = await self.get(user_id, escalation_id)
         assert found is not None

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from storage.db import Database
+from storage.redaction import redact_value
 
 
 def _subpath(key: dict[str, Any]) -> str:
@@ -39,7 +40,7 @@ class SqliteSessionStore:
                     "INSERT OR IGNORE INTO agent_sessions(project_key, session_id, subpath, seq, entry_uuid,"
                     " entry_json, mtime_ms) VALUES (?,?,?,?,?,?,?)",
                     (key["project_key"], key["session_id"], _subpath(key), seq, entry.get("uuid"),
-                     json.dumps(entry), now_ms),
+                     json.dumps(redact_value(entry)), now_ms),  # transcripts quote tool output
                 )
 
     async def load(self, key: dict[str, Any]) -> list[dict[str, Any]] | None:

@@ -11,6 +11,10 @@ import aiosqlite
 
 from storage.db import Database, utcnow
 from storage.models import Task, TaskEvent, TaskMirror, TaskStatus
+from storage.redaction import redact, redact_opt
+
+# Text that agents produce (it may quote a secret): redacted before it is written.
+_AGENT_TEXT = ("output", "error_message", "progress_note")
 
 _UPDATABLE = frozenset(
     {
@@ -41,6 +45,8 @@ def _to_task(row: aiosqlite.Row) -> Task:
 
 
 def _encode(field: str, value: Any) -> Any:
+    if field in _AGENT_TEXT and isinstance(value, str):
+        return redact(value)
     if field == "capabilities":
         return json.dumps(list(value))
     if isinstance(value, TaskStatus):
@@ -172,6 +178,7 @@ class TaskRepository:
         stored stay as they are (the workflow only holds a summary of the output).
         """
         data = task.model_dump(include=set(TaskMirror.model_fields))
+        data.update({f: redact(data[f]) for f in _AGENT_TEXT if isinstance(data.get(f), str)})
         data["capabilities"] = json.dumps(task.capabilities)
         data["status"] = task.status.value
         data["updated_at"] = utcnow()
@@ -299,5 +306,5 @@ async def _event(conn: aiosqlite.Connection, task_id: str, user_id: str, workflo
     await conn.execute(
         "INSERT INTO task_events(task_id, user_id, workflow_id, at, kind, from_status, to_status, attempt,"
         " message) VALUES (?,?,?,?,?,?,?,?,?)",
-        (task_id, user_id, workflow_id, utcnow(), kind, from_status, to_status, attempt, message),
+        (task_id, user_id, workflow_id, utcnow(), kind, from_status, to_status, attempt, redact_opt(message)),
     )

@@ -29,6 +29,7 @@ from agents.contracts import (
     ReviewResult,
 )
 from agents.profiles import unknown_capabilities
+from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
 from storage.ledger import BudgetExceeded, budget_verdict
 from storage.store import Store
@@ -172,6 +173,8 @@ class ShiftActivities:
                                           reason=f"unknown capability: {', '.join(unknown)}"))
             elif not t.description.strip():
                 results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
+            elif problem := await capability_problem(t.capabilities, containment_of(self.agents)):
+                results.append(Validation(task_id=t.task_id, ok=False, reason=problem))
             elif spent is not None:
                 results.append(Validation(task_id=t.task_id, ok=False, reason=spent))
             else:

@@ -64,7 +64,9 @@ class Conversation:
 
     def field(self, label: str) -> str | None:
         match = re.search(rf"^{re.escape(label)}:\s*(.+)$", self.prompt, re.MULTILINE)
-        return match.group(1).strip() if match else None
+        if not match:
+            return None
+        return re.sub(r"</?untrusted_data[^>]*>", "", match.group(1)).strip()  # the value, not its delimiters
 
     def has_tool(self, name: str) -> bool:
         return name in self.tools

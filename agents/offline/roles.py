@@ -8,6 +8,7 @@ the tools their profile grants, and finish with ``complete_task``. Directives in
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -47,6 +48,46 @@ def tools(*calls: tuple[str, dict[str, Any]], note: str | None = None) -> Turn:
     for name, args in calls:
         blocks.append({"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:22]}", "name": name, "input": args})
     return Turn(blocks, stop_reason="tool_use")
+
+
+def script(*calls: tuple[str, dict[str, Any]]) -> str:
+    """A directive that makes an executor call these tools in order, then complete with what each returned.
+
+    For containment tests: the task output (and the offline model's ``tool_results``) show exactly
+    what an attacker driving the executor would have seen.
+    """
+    payload = base64.urlsafe_b64encode(json.dumps([[name, args] for name, args in calls]).encode()).decode()
+    return f"[[offline:script calls={payload}]]"
+
+
+def _script_calls(arg: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        return [(str(n), dict(a)) for n, a in json.loads(base64.urlsafe_b64decode(arg.encode()))]
+    except (ValueError, TypeError):
+        return []
+
+
+def tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every (tool, input, result text, is_error) the CLI sent back in this conversation."""
+    uses: dict[str, tuple[str, Any]] = {}
+    found: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "tool_use":
+                uses[str(block.get("id"))] = (str(block.get("name")), block.get("input"))
+            elif block.get("type") == "tool_result":
+                raw = block.get("content")
+                text_ = raw if isinstance(raw, str) else "\n".join(
+                    str(b.get("text", "")) for b in raw or [] if isinstance(b, dict))
+                name, args = uses.get(str(block.get("tool_use_id")), ("?", None))
+                found.append({"id": str(block.get("tool_use_id")), "tool": name, "input": args, "content": text_,
+                              "is_error": bool(block.get("is_error"))})
+    return found
 
 
 def _seed(*parts: str) -> int:
@@ -115,6 +156,8 @@ def executor(conv: Conversation) -> Turn:
                        {"output": f"Wrapped up early at the deadline warning: {conv.field('Task') or 'task'}"}))
         turn_.delay = float(d.get("slow", {}).get("seconds", 0))
         return turn_
+    if "script" in d:
+        return _scripted(conv, _script_calls(d["script"].get("calls", "")))
     expensive = int(d.get("expensive", {}).get("tokens", 0))
     steps: list[Turn] = [tools(("mcp__dayshift__report_progress", {"percent": 10, "note": "Read the task"}),
                                note="Starting on the task.")]
@@ -144,6 +187,17 @@ def executor(conv: Conversation) -> Turn:
     step.delay = delay
     step.extra_output_tokens = expensive
     return step
+
+
+def _scripted(conv: Conversation, calls: list[tuple[str, dict[str, Any]]]) -> Turn:
+    if conv.turn < len(calls):
+        return tools(calls[conv.turn])
+    if conv.turn == len(calls):
+        seen = [r for r in tool_results(conv.messages) if not r["tool"].startswith("mcp__")]
+        report = "\n".join(f"--- {r['tool']} {json.dumps(r['input'])} error={r['is_error']}\n{r['content'][:4000]}"
+                           for r in seen)
+        return tools(("mcp__dayshift__complete_task", {"output": f"Tool results:\n{report}"}))
+    return text("Task complete.")
 
 
 ROLES = {

@@ -14,7 +14,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from agents.offline.conversation import Conversation
-from agents.offline.roles import respond, usage_for
+from agents.offline.roles import respond, tool_results, usage_for
 from agents.offline.sse import message_body, sse_events
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class OfflineModel:
         self.port = port
         self.executor_step_delay = executor_step_delay
         self.requests: list[dict[str, Any]] = []
+        self.tool_results: dict[str, dict[str, Any]] = {}  # tool_use id -> what the CLI returned to the model
         self._runner: web.AppRunner | None = None
 
     @property
@@ -82,8 +83,11 @@ class OfflineModel:
         conv = Conversation.parse(body)
         self.requests.append({"role": conv.role, "turn": conv.turn, "model": conv.model, "tools": conv.tools,
                               "prompt": conv.prompt[-2000:], "prompt_chars": len(conv.prompt),
-                              "body_bytes": request.content_length or 0, "stream": bool(body.get("stream")),
+                              "body_bytes": request.content_length or 0,
+                              "api_key": request.headers.get("x-api-key"), "stream": bool(body.get("stream")),
                               "messages_tail": json.dumps(conv.messages)[-3000:]})
+        for result in tool_results(conv.messages):
+            self.tool_results.setdefault(result["id"], result)
         turn = respond(conv)
         if conv.role == "execute":
             turn.delay = max(turn.delay, self.executor_step_delay)

@@ -21,7 +21,7 @@ async def model() -> AsyncIterator[OfflineModel]:
 
 
 @pytest.fixture
-def runtime(store: Store, model: OfflineModel, tmp_path: Path) -> ClaudeAgentRuntime:
+async def runtime(store: Store, model: OfflineModel, tmp_path: Path) -> AsyncIterator[ClaudeAgentRuntime]:
     sent: list[tuple[str, str]] = []
 
     async def send(user: str, text: str) -> None:
@@ -31,7 +31,8 @@ def runtime(store: Store, model: OfflineModel, tmp_path: Path) -> ClaudeAgentRun
                                                api_key="offline-test-key", daily_budget_usd=5, agent_budget_usd=1),
                             send_message=send)
     rt.sent = sent  # type: ignore[attr-defined]
-    return rt
+    yield rt
+    await rt.aclose()
 
 
 class Beats:
