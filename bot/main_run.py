@@ -65,12 +65,14 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     scheduler.start()
     try:
-        async with open_services(settings, make_notifier) as svc:
+        async with open_services(settings, make_notifier) as svc, contextlib.AsyncExitStack() as stack:
             control = ShiftControl(svc.store, svc.client, settings)
             home = HomePublisher(slack, control, scheduler)
             notifier = notifiers[0]
             notifier.on_change = home.request
             web = await start_dashboard(settings, control)  # None when DAYSHIFT_WEB_PORT=0
+            if web is not None:
+                stack.push_async_callback(web.stop)  # whatever fails after this, the port is let go
             app = create_app(slack, BotDeps(control=control, home=home, store=svc.store, web=web))
             scheduler.add_job(_purge, "cron", hour=3, minute=17, args=[svc.store, settings.retention_days],
                               id="retention")
@@ -83,8 +85,6 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             finally:
                 log.info("dayshift bot stopping", extra={"event": "bot_stopping"})
                 await handler.close_async()
-                if web is not None:
-                    await web.stop()
     finally:
         scheduler.shutdown(wait=False)
 
