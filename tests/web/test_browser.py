@@ -183,3 +183,20 @@ async def test_measure_page_load_and_sse_latency(web: Web, browser: Browser, scr
     assert all(f["p95"] < 5000 for f in figures["page_load_ms"].values())
     assert problems == []
     await page.close()
+
+
+@pytest.mark.timeout(120)
+async def test_signing_out_elsewhere_stops_the_live_board(web: Web, browser: Browser) -> None:
+    """Sign-out elsewhere: the open board's event stream ends, the page says so and stops reconnecting."""
+    problems: list[str] = []
+    page = await _open_link(browser, web.dash.link_for("UA"), problems)
+    # Sign-out from elsewhere with this browser's own cookie (as another tab's Sign out button sends it).
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    resp = await page.request.post(web.url + "/auth/logout", form={"csrf": token or ""})
+    assert resp.status == 200 and "Signed out" in await resp.text()
+    await expect(page.locator("#live-status")).to_contain_text("You are signed out", timeout=15_000)
+    await web.control.add("UA", "Added after the sign-out")
+    await asyncio.sleep(2.5)  # a live stream would have pushed it by now
+    await expect(page.locator("#live")).not_to_contain_text("Added after the sign-out")
+    assert problems == []
+    await page.close()
