@@ -64,3 +64,9 @@ class RunRepository:
             "SELECT * FROM workflows WHERE report_json IS NOT NULL AND report_delivered = 0 ORDER BY day"
         )
         return [WorkflowRun.model_validate(dict(r)) for r in rows]
+
+    async def open_runs(self) -> list[WorkflowRun]:
+        """Runs not closed yet (running, or reported but not archived): the bot checks that their workflow
+        still runs, so a terminated or timed-out day does not strand its tasks."""
+        rows = await self.db.fetchall("SELECT * FROM workflows WHERE status IN ('running', 'reported') ORDER BY day")
+        return [WorkflowRun.model_validate(dict(r)) for r in rows]
