@@ -100,6 +100,8 @@ def render_text(report: StatusReport) -> str:
     ]
     if report.skipped_reason:
         lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
+    if report.failed_reason:
+        lines += [f"⚠️  Shift failed: {report.failed_reason}", ""]
     lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")
     for i in report.completed:
         lines += [f"- {_brief(i.description)}",
@@ -127,6 +129,7 @@ def render_text(report: StatusReport) -> str:
         f"- Average Task Time: {avg}",
         f"- Total Time Used: {duration(report.time_used_minutes)} (out of {duration(report.window_minutes)})",
         f"- Cost: ${report.cost_usd:.4f}",
+        *(["", "Notes:", *(f"- {_brief(n, 300)}" for n in report.notes)] if report.notes else []),
         "", f"Next Steps: {report.next_steps or 'n/a'}",
     ]
     return "\n".join(lines)
