@@ -95,7 +95,9 @@ def _failure(err: BaseException) -> str:
 def _reason(err: ActivityError) -> str:
     cause = err.cause
     if isinstance(cause, TimeoutError):
-        return f"executor timed out ({cause.type.name.lower() if cause.type else 'timeout'})"
+        kind = cause.type.name.lower().replace("_", "-") if cause.type else "timeout"
+        return f"timed out ({kind}: it had the time left in the window)" if kind == "schedule-to-close" else \
+            f"timed out ({kind})"
     return str(cause.message if isinstance(cause, ApplicationError) else cause or err)[:500]
 
 
@@ -222,8 +224,8 @@ class DailyShiftWorkflow:
             if self._side_tasks:
                 await asyncio.gather(*self._side_tasks)
         else:
-            if self._review_task is not None and not self._review_task.done():
-                self._review_task.cancel()  # a review's advice is worthless once the window is closed
+            # A running review needs no cancel: its schedule-to-close (the time left) ends it now, and what it
+            # returns after this point is dropped. Cancelling it here would race its own timeout.
             stuck = await self._settle(list(self._runners.values()) + self._side_tasks)
             if stuck:
                 names = [t.short_id for t in self.state.tasks if (r := self._runners.get(t.task_id)) in stuck]
@@ -437,8 +439,9 @@ class DailyShiftWorkflow:
         try:
             return str(await workflow.execute_activity_method(
                 ShiftActivities.advise, AdviseInput(state=self.state, task=t), task_queue=self._agent_q,
-                start_to_close_timeout=timedelta(seconds=60), heartbeat_timeout=self._heartbeat(),
-                schedule_to_close_timeout=min(timedelta(seconds=90), self._until_deadline()),
+                start_to_close_timeout=timedelta(seconds=self.inp.advice_seconds), heartbeat_timeout=self._heartbeat(),
+                schedule_to_close_timeout=min(timedelta(seconds=self.inp.advice_seconds * 1.5),
+                                              self._until_deadline()),
                 retry_policy=RetryPolicy(maximum_attempts=2, non_retryable_error_types=NON_RETRYABLE)))
         except ActivityError:
             return DEFAULT_ADVICE
@@ -673,24 +676,24 @@ class DailyShiftWorkflow:
         return t
 
     async def _add(self, t: TaskState) -> TaskState:
-        """All or nothing: a task joins the day only once it is saved and checked; a failure leaves no trace."""
+        """All or nothing: a task joins the day only once it is checked and saved; a failure leaves no trace."""
+        try:
+            [verdict] = await self._act(ShiftActivities.validate_tasks,
+                                        ValidateInput(user_id=self.inp.user_id, day=self.inp.day, tasks=[t]),
+                                        bound=True)
+        except ActivityError as err:
+            raise ApplicationError(f"The task could not be checked ({_reason(err)}); nothing was added.") from err
+        t.blocked_reason = None if verdict.ok else f"pre-validation failed: {verdict.reason}"
         try:
             await self._record([t], message="added by the user during the window")
         except ActivityError as err:
             raise ApplicationError(f"The task could not be saved ({_reason(err)}); nothing was added.") from err
         self.state.tasks.append(t)
-        try:
-            await self._validate([t])
-        except ActivityError as err:
-            self.state.tasks.remove(t)
-            t.status, t.end_time = TaskStatus.CANCELLED, workflow.now()
-            try:
-                await self._record([t], message="not added: it could not be checked")
-            except ActivityError:
-                pass  # the row stays pending outside the day and comes back at the next shift
-            raise ApplicationError(f"The task could not be checked ({_reason(err)}); nothing was added.") from err
         self._happened.append(f"user added task {t.short_id}")
+        if t.blocked_reason:
+            self._happened.append(f"task {t.short_id} failed pre-validation: {verdict.reason}")
         self._changed = True
+        self._wake = True
         return t
 
     @add_task.validator

@@ -55,6 +55,7 @@ class DayInput(ShiftTimings):
     # After the deadline: how long cancelled work may take to stop, and the budget for the closing agent step.
     close_seconds: float = 20
     next_steps_seconds: float = 20
+    advice_seconds: float = 60
 
 
 class ScheduleInput(ShiftTimings):
