@@ -153,7 +153,8 @@ class DailyShiftWorkflow:
         self.state.phase = "planning"
         self.state.tasks.extend(await self._act(ShiftActivities.open_day, self.state))
         if self._v2:  # the thread opens beside the day: a slow Slack (or no bot yet) never delays the plan
-            self._side_tasks.append(asyncio.create_task(self._notify(ShiftActivities.announce_day, self.state)))
+            self._side_tasks.append(asyncio.create_task(
+                self._notify(ShiftActivities.announce_day, self.state, within=self._until_deadline())))
         else:
             await self._notify(ShiftActivities.announce_day, self.state)
         await self._plan()
@@ -483,7 +484,10 @@ class DailyShiftWorkflow:
         if workflow.patched("checkpoint-beside-the-day"):
             # Snapshot + thread update run beside the day: a slow or unreachable Slack never delays the deadline.
             snapshot = CheckpointInput(state=self.state.model_copy(deep=True), changed=changed)
-            self._side_tasks.append(asyncio.create_task(self._notify(ShiftActivities.checkpoint, snapshot)))
+            # The next checkpoint supersedes this one: it gets at most one interval (and the time left).
+            within = timedelta(seconds=self.inp.checkpoint_seconds) if self._v2 else None
+            self._side_tasks.append(asyncio.create_task(
+                self._notify(ShiftActivities.checkpoint, snapshot, within=within)))
         else:  # days recorded before the patch replay the way they ran
             await self._notify(ShiftActivities.checkpoint, CheckpointInput(state=self.state, changed=changed))
         if not self._happened:
@@ -616,10 +620,13 @@ class DailyShiftWorkflow:
                                     tasks=tasks, kind=kind, message=message), bound=True)
 
     async def _act(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P, *, task_queue: str | None = None,
-                   bound: bool = False) -> R:
+                   bound: bool = False, within: timedelta | None = None) -> R:
+        limit = self._late_bound() if bound else None
+        if within is not None:
+            limit = min(limit, within) if limit is not None else within
         return await workflow.execute_activity_method(
             fn, arg, task_queue=task_queue, start_to_close_timeout=timedelta(seconds=60),
-            schedule_to_close_timeout=self._late_bound() if bound else None, retry_policy=QUICK)
+            schedule_to_close_timeout=limit, retry_policy=QUICK)
 
     async def _try(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P) -> None:
         """A bookkeeping step whose failure must not stop the day; the failure is noted for the user."""
@@ -628,10 +635,11 @@ class DailyShiftWorkflow:
         except ActivityError as err:
             self.state.notes.append(f"{_STEP_NAMES.get(fn.__name__, fn.__name__)} failed: {_reason(err)}")
 
-    async def _notify(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P) -> None:
+    async def _notify(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P,
+                      within: timedelta | None = None) -> None:
         """A notification (NOTIFY_QUEUE, where Slack is); a failure is noted for the report and Home."""
         try:
-            problem = await self._act(fn, arg, task_queue=self._notify_q, bound=True)
+            problem = await self._act(fn, arg, task_queue=self._notify_q, bound=True, within=within)
         except ActivityError as err:
             self.state.notes.append(f"{_STEP_NAMES.get(fn.__name__, fn.__name__)} failed: {_reason(err)}")
             return
