@@ -71,7 +71,9 @@ async def test_both_branches_of_each_patch_replay(patch: str) -> None:
     """Each patch has recorded days on both sides of it, and they all replay (the test above)."""
     after = [p for p in CURRENT if patch in patch_markers(load(p))]
     before = sorted((HISTORIES / PATCHES[patch]).glob("*.json"))
-    assert len(after) == len(CURRENT) >= 5, f"every current recording must carry {patch}"
+    assert len(after) >= 5, f"too few current recordings take the new branch of {patch}"
+    if patch == HARD_DEADLINE:  # checked at the start of every day (the other only at a checkpoint)
+        assert len(after) == len(CURRENT)
     assert before and not any(patch in patch_markers(load(p)) for p in before)
     for path in after[:2] + before[:2]:
         result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
