@@ -421,7 +421,7 @@ class DailyShiftWorkflow:
                 ShiftActivities.escalate,
                 EscalateInput(state=self.state, task=t, escalation_id=escalation_id, suggestion=suggestion),
                 task_queue=self._notify_q, start_to_close_timeout=timedelta(seconds=120 if not self._v2 else 60),
-                schedule_to_close_timeout=self._until_deadline() if self._v2 else None,
+                schedule_to_close_timeout=self._late_bound(),  # after the warning: the time left
                 heartbeat_timeout=self._heartbeat(), retry_policy=DELIVERY)
         except ActivityError as err:
             self.state.notes.append(f"Escalation of {t.short_id} not delivered: {_reason(err)}")
