@@ -302,9 +302,12 @@ class DailyShiftWorkflow:
         self._closing = True
         for handle in self._handles.values():
             handle.cancel()
-        for step in [*self._runners.values(), *self._side_tasks, self._review_task]:
-            if step is not None and not step.done():
-                step.cancel()
+        if self._review_task is not None and not self._review_task.done():
+            self._review_task.cancel()
+        # Let runners save what they were saving (bounded) before the day is archived, so no late write
+        # brings an archived task back; what does not stop in time is abandoned.
+        for step in await self._settle([*self._runners.values(), *self._side_tasks]):
+            step.cancel()
         now = workflow.now()
         report = build_report(self.state, self._window_start or now, self.state.deadline or now, now)
         report.failed_reason = reason
