@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from temporalio.client import Client
 
 from bot.app import create_app
 from bot.control import ShiftControl
@@ -22,8 +23,8 @@ from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
 from bot.web.server import start_dashboard
 from storage.store import Store
+from workflows.cleanup import reap_stranded_days
 from workflows.models import StatusReport
-from workflows.notifier import NullNotifier
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ async def redeliver_reports(store: Store, notifier: SlackNotifier) -> int:
         await store.runs.update(run.user_id, run.workflow_id, report_delivered=1)
         delivered += 1
     return delivered
+
+
+async def sweep_stranded_days(client: Client, store: Store, notifier: SlackNotifier) -> list[str]:
+    """Close days whose workflow was terminated or timed out (no code of theirs runs any more), then deliver
+    the failure reports that tell their users."""
+    try:
+        reaped = await reap_stranded_days(client, store)
+    except Exception as exc:  # the next sweep tries again
+        log.warning("stranded-day sweep failed", extra={"data": {"error": str(exc)[:200]}})
+        return []
+    if reaped:
+        await redeliver_reports(store, notifier)
+    return reaped
 
 
 async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -77,6 +91,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             scheduler.add_job(_purge, "cron", hour=3, minute=17, args=[svc.store, settings.retention_days],
                               id="retention")
             scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier], id="redeliver")
+            scheduler.add_job(sweep_stranded_days, "interval", minutes=1, args=[svc.client, svc.store, notifier],
+                              id="stranded", next_run_time=datetime.now(ZoneInfo("UTC")))
             handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value(), web_client=slack)
             await handler.connect_async()
             log.info("dayshift bot connected", extra={"event": "bot_connected"})
@@ -101,11 +117,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
 
-    def make_notifier(store: Store) -> SlackNotifier | NullNotifier:
-        if settings.slack_bot_token is None:
-            return NullNotifier()
+    def make_notifier(store: Store) -> SlackNotifier:
+        assert settings.slack_bot_token is not None
         return SlackNotifier(web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url), store)
 
-    async with open_services(settings, make_notifier):
+    # Without Slack this worker serves the workflow and agent queues only: reports and escalations wait on the
+    # notification queue for a process that can deliver them (the bot), never dropped here.
+    async with open_services(settings, make_notifier if settings.slack_bot_token is not None else None):
         log.info("dayshift worker running", extra={"event": "worker_started"})
         await stop.wait()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
 
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
@@ -22,7 +21,7 @@ from bot.temporal_server import EmbeddedTemporal
 from storage.store import Store
 from workflows.activities import ShiftActivities
 from workflows.notifier import Notifier
-from workflows.worker import build_worker
+from workflows.worker import ShiftWorkers, build_worker
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class Services:
     store: Store
     client: Client
     agents: ClaudeAgentRuntime
-    worker: Worker | None = None
+    worker: ShiftWorkers | None = None
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
 
@@ -87,13 +86,14 @@ async def start_model(settings: Settings, pace: float = 0.0) -> tuple[str | None
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier], *,
+async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier] | None, *,
                         with_worker: bool = True, stale_after: float = 300.0,
                         offline_pace: float = 0.0) -> AsyncIterator[Services]:
     register_secrets(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
-    notifier = make_notifier(store)
+    # No notifier (a worker without Slack): this process then serves no notification queue.
+    notifier = make_notifier(store) if make_notifier is not None else None
     send_message: SendMessage | None = getattr(notifier, "send_message", None)
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
