@@ -125,6 +125,8 @@ def report_blocks(report: StatusReport) -> list[Block]:
     window = (f"Execution window: {report.window_start:%H:%M} - {report.window_end:%H:%M} UTC "
               f"({report.timezone})")
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=window)]))
+    if report.model_label:
+        blocks.append(md(f"🧪 *Ran on the {escape(report.model_label)}*"))
     if report.skipped_reason:
         blocks.append(md(f"⏭️ *Shift skipped:* {escape(report.skipped_reason)}"))
     groups = (("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),

@@ -17,13 +17,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from bot.services import day_shape
 from bot.settings import Settings, validate_start_time, validate_timezone
 from storage.models import Task, User
 from storage.store import Store
 from storage.tasks import NotFound
 from workflows.daily_shift import MAX_DESCRIPTION, DailyShiftWorkflow
-from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, ScheduleInput, TaskState
-from workflows.schedules import local_day, next_start, start_day_now, upsert_schedule
+from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, TaskState
+from workflows.schedules import local_day, next_start, start_day_now, sync_user_schedule
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -67,13 +68,23 @@ class ShiftControl:
         self.client = client
         self.settings = settings
         self.task_queue = task_queue
+        self.scheduled: set[str] = set()  # users whose schedule this process has checked (ops: reconciliation)
 
     # ---- users and days ---------------------------------------------------------------------------
 
     async def user(self, user_id: str, *, timezone: str | None = None) -> User:
-        return await self.store.users.ensure(
+        user = await self.store.users.ensure(
             user_id, timezone=timezone or self.settings.default_timezone,
             preferred_start_time=self.settings.default_start_time)
+        if user_id not in self.scheduled:  # first seen (command, Home open): the defaults' schedule
+            await self.sync_schedule(user)
+        return user
+
+    async def sync_schedule(self, user: User) -> str:
+        outcome = await sync_user_schedule(self.client, user, catchup=timedelta(seconds=self.settings.catchup_seconds),
+                                           timings=day_shape(self.settings), task_queue=self.task_queue)
+        self.scheduled.add(user.user_id)
+        return outcome
 
     def day_id(self, user: User) -> str:
         return f"day-{user.user_id}-{local_day(user.timezone)}"
@@ -189,13 +200,7 @@ class ShiftControl:
         user = user.model_copy(update={"timezone": tz, "preferred_start_time": start, "slack_channel": channel,
                                        "paused": paused})
         await self.store.users.save(user)
-        await upsert_schedule(
-            self.client, ScheduleInput(user_id=user_id, window_seconds=self.settings.window_seconds,
-                                       checkpoint_seconds=self.settings.checkpoint_seconds,
-                                       warning_seconds=self.settings.warning_seconds,
-                                       max_parallel=self.settings.max_parallel_tasks),
-            timezone=tz, start_time=start, catchup=timedelta(seconds=self.settings.catchup_seconds), paused=paused,
-            task_queue=self.task_queue)
+        await self.sync_schedule(user)
         return user
 
     async def next_start(self, user: User) -> str:

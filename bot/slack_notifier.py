@@ -46,6 +46,7 @@ class SlackNotifier:
 
     async def day_started(self, state: DayState) -> None:
         deadline = f"{state.deadline:%H:%M} UTC" if state.deadline else ""
+        deadline += f" · 🧪 running on the {state.model_label}" if state.model_label else ""
         await self._thread(state.user_id, state.workflow_id, state.day, deadline)
 
     async def progress(self, state: DayState) -> None:

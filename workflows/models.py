@@ -82,6 +82,7 @@ class DayState(BaseModel):
     notes: list[str] = Field(default_factory=list)
     tasks: list[TaskState] = Field(default_factory=list)
     cost_usd: float = 0.0
+    model_label: str | None = None  # set (by the worker's activities) when the day runs on the offline model
 
 
 class AddTaskRequest(BaseModel):
@@ -135,3 +136,4 @@ class StatusReport(BaseModel):
     next_steps: str = ""
     cost_usd: float = 0.0
     skipped_reason: str | None = None
+    model_label: str | None = None  # "offline model (...)" when no real model did the work

@@ -69,7 +69,8 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
         next_steps=next_steps,
         cost_usd=round(sum(t.cost_usd for t in state.tasks) + state.cost_usd, 4),
         skipped_reason=skipped_reason,
-        **groups,
+        completed=groups["completed"], in_progress=groups["in_progress"], failed=groups["failed"],
+        not_started=groups["not_started"], cancelled=groups["cancelled"],
     )
 
 
@@ -97,6 +98,8 @@ def render_text(report: StatusReport) -> str:
         f"{_clock(report.window_end, report.timezone, short)} {report.timezone}",
         "",
     ]
+    if report.model_label:
+        lines += [f"🧪 Ran on the {report.model_label}", ""]
     if report.skipped_reason:
         lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
     lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")

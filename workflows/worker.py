@@ -9,6 +9,7 @@ from temporalio.worker import Worker
 
 from workflows.activities import ShiftActivities
 from workflows.daily_shift import DailyShiftWorkflow
+from workflows.events import DayEventsInterceptor
 from workflows.models import TASK_QUEUE
 from workflows.scheduled_shift import ScheduledShiftWorkflow
 
@@ -28,4 +29,5 @@ def build_worker(client: Client, activities: ShiftActivities, *, max_concurrent_
         max_heartbeat_throttle_interval=timedelta(seconds=2),
         default_heartbeat_throttle_interval=timedelta(seconds=2),
         graceful_shutdown_timeout=timedelta(seconds=10),
+        interceptors=[DayEventsInterceptor()],  # the spec's workflow_started/completed/failed log events
     )
