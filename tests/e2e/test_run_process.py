@@ -25,7 +25,7 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
     env |= {"SLACK_BOT_TOKEN": "xoxb-proc-test-000", "SLACK_APP_TOKEN": "xapp-1-A1-proc-000",
             "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"),
             "DAYSHIFT_WINDOW_SECONDS": "10", "DAYSHIFT_CHECKPOINT_SECONDS": "3", "DAYSHIFT_WARNING_SECONDS": "2",
-            "DAYSHIFT_TEMPORAL_UI_PORT": "0"}
+            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_MODEL": "offline"}
     proc = await asyncio.create_subprocess_exec(str(BIN / "dayshift"), "run", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
