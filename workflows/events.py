@@ -72,7 +72,11 @@ class _DayEvents(WorkflowInboundInterceptor):
         try:
             report = await super().execute_workflow(input)
         except FailureError as exc:  # fails the workflow (other exceptions only fail a task, which retries)
-            _workflow_event("workflow_failed", user_id, error_type=type(exc).__name__, error=str(exc)[:300])
+            root: BaseException = exc
+            while isinstance(root, FailureError) and root.cause is not None:
+                root = root.cause
+            kind = getattr(root, "type", None) or type(root).__name__
+            _workflow_event("workflow_failed", user_id, error_type=kind, error=str(root)[:300])
             raise
         _workflow_event("workflow_completed", user_id, **_report_fields(report))
         return report
