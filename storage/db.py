@@ -178,7 +178,7 @@ async def _switch_to_wal(conn: aiosqlite.Connection) -> None:
             await conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or waited > BUSY_TIMEOUT_MS / 1000:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or waited > BUSY_TIMEOUT_MS / 1000:
                 raise
         await asyncio.sleep(delay)
         waited += delay

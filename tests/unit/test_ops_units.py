@@ -43,7 +43,7 @@ async def test_services_refuse_to_start_without_a_model(tmp_path: Path, monkeypa
     assert not (tmp_path / "data").exists()  # refused before opening anything
     with pytest.raises(ModelNotConfigured):
         await start_model(Settings())
-    base_url, key, offline = await start_model(Settings(), demo=True)  # the demo is the one exception
+    _base_url, key, offline = await start_model(Settings(), demo=True)  # the demo is the one exception
     assert offline is not None and key == "offline"
     await offline.stop()
 
