@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     settings = load_settings()
-    configure_logging(settings.log_level if args.command in ("run", "worker") else "WARNING",
+    configure_logging(settings.log_level if args.command in ("run", "worker") else "ERROR",
                       log_file=settings.log_file, events_on_stream=args.command in ("run", "worker"))
     if args.command == "auto":
         if settings.has_slack:

@@ -63,6 +63,14 @@ class JsonFormatter(logging.Formatter):
 EVENTS_LOGGER = "dayshift.events"  # workflows/events.py and agents/runtime.py log the spec's events here
 
 
+def _not_a_dropped_client(record: logging.LogRecord) -> bool:
+    """aiohttp.server logs an ERROR when a client hangs up mid-response (an agent CLI cancelled at the
+    deadline, by design); it is noise, not a failure."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (record.name == "aiohttp.server" and isinstance(exc, ConnectionResetError | ConnectionError)
+                and "closing transport" in str(exc))
+
+
 def configure_logging(level: str = "INFO", stream: Any = None, *, log_file: Path | None = None,
                       events_on_stream: bool = True) -> None:
     """JSON lines to stderr (and DAYSHIFT_LOG_FILE). Filtering is per handler: the events logger always
@@ -72,6 +80,7 @@ def configure_logging(level: str = "INFO", stream: Any = None, *, log_file: Path
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.setLevel(numeric)
+    handler.addFilter(_not_a_dropped_client)
     if not events_on_stream:  # the demo's board tells the story; the file still gets every event
         handler.addFilter(lambda record: not record.name.startswith(EVENTS_LOGGER))
     handlers: list[logging.Handler] = [handler]

@@ -22,7 +22,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from bot.logging_setup import EVENTS_LOGGER
 from bot.settings import Settings
@@ -136,6 +143,15 @@ class TemporalRuntimeMetrics(Collector):
         return list(text_string_to_metric_families(text))
 
 
+def temporal_runtime(prometheus_bind: str | None = None) -> Runtime:
+    """A Temporal runtime whose Core logs go through Python logging (JSON lines on stderr, not raw text on
+    stdout, which would corrupt ``dayshift demo --json``), with Prometheus metrics when asked."""
+    return Runtime(telemetry=TelemetryConfig(
+        logging=LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                              forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core"))),
+        metrics=PrometheusConfig(bind_address=prometheus_bind, durations_as_seconds=True) if prometheus_bind else None))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,8 +181,7 @@ async def serve_metrics(settings: Settings) -> AsyncIterator[MetricsServer | Non
         yield None
         return
     temporal_port = free_port()
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=f"127.0.0.1:{temporal_port}", durations_as_seconds=True)))
+    runtime = temporal_runtime(f"127.0.0.1:{temporal_port}")
     registry = CollectorRegistry()
     registry.register(TemporalRuntimeMetrics(f"http://127.0.0.1:{temporal_port}/metrics"))
     handler = ShiftMetrics(registry)

@@ -16,6 +16,7 @@ from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
 from agents.tools import SendMessage
 from bot.logging_setup import register_secret
+from bot.metrics import temporal_runtime
 from bot.settings import Settings
 from bot.temporal_server import EmbeddedTemporal
 from storage.store import Store
@@ -113,7 +114,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
     try:
-        client, temporal = await connect_temporal(settings, runtime)
+        client, temporal = await connect_temporal(settings, runtime or temporal_runtime())
         base_url, api_key, offline = await start_model(settings, offline_pace, demo=demo)
         agents = ClaudeAgentRuntime(store, AgentConfig(
             data_dir=settings.data_dir.resolve(), orchestrator_model=settings.orchestrator_model,
