@@ -63,9 +63,11 @@ def rich_board(state: DayState, seconds_left: float | None, story: list[str]) ->
     head = Text.assemble((f"Dayshift · {state.user_id} · {state.day}", "bold"), "  ",
                          (state.phase, "cyan"), "  ", (left, "yellow"),
                          f"  · checkpoints {state.checkpoints} · reviews {state.reviews} · ${state.cost_usd:.4f}")
-    table = Table(expand=False, box=None, pad_edge=False, show_edge=False)
-    for col in ("", "id", "progress", "%", "by", "task", "status"):
-        table.add_column(col, no_wrap=col != "task", overflow="fold" if col == "task" else "ellipsis")
+    table = Table(expand=True, box=None, pad_edge=False, show_edge=False)
+    for col in ("", "id", "progress", "%", "by"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("task", no_wrap=True, overflow="ellipsis", ratio=3)
+    table.add_column("status", no_wrap=True, overflow="ellipsis", ratio=2)
     for t in state.tasks:
         table.add_row(ICONS.get(t.status, "⏸️"), t.short_id, progress_bar(t.progress), f"{t.progress:3d}",
                       "you" if t.generated_by == "user" else "plan", clean(t.description)[:70], _status(t))
@@ -118,7 +120,8 @@ class ConsoleNotifier:
 
     async def escalate(self, state: DayState, task: TaskState, suggestion: str, escalation_id: str) -> None:
         self.say(f"⚠️  {task.short_id} {clean(task.description)[:50]} failed after {task.attempts} attempts "
-                 f"({task.error}); escalated to you. Orchestrator suggests: {suggestion}")
+                 f"({(task.error or 'unknown error')[:80]}…); escalated to you. "
+                 f"Orchestrator suggests: {suggestion[-90:] if len(suggestion) > 90 else suggestion}")
         await self.escalations.put(Escalation(task.task_id, task.short_id, clean(task.description), suggestion))
 
     async def report(self, report: StatusReport) -> None:

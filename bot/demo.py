@@ -135,8 +135,13 @@ async def _watch(handle: Any, result: asyncio.Future[StatusReport], story: Story
         except Exception:  # the board is best-effort; the day goes on
             continue
         left = (state.deadline - datetime.now(UTC)).total_seconds() if state.deadline else None
+        if state.warned and (before is None or not before.warned):
+            story.say(f"⏳ deadline warning: {left or 0:.0f}s left; running agents are told to wrap up")
+        if state.phase == "closing" and (before is None or before.phase != "closing"):
+            still = [f"{t.short_id} at {t.progress}%" for t in state.tasks if t.status.value == "in_progress"]
+            story.say("🛑 deadline: the window closes; still running: " + (", ".join(still) or "nothing"))
         if live_view is not None:
-            live_view.update(rich_board(state, left, story.lines))
+            live_view.update(rich_board(state, left, []))  # story lines print above the board
         elif printing:
             for line in changes(before, state):
                 print(line, file=sys.stderr, flush=True)

@@ -18,7 +18,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
@@ -35,6 +42,7 @@ from bot.logging_setup import EVENTS_LOGGER
 from bot.settings import Settings
 from workflows.events import error_type
 
+disable_created_metrics()  # no *_created series: they double the output and no dashboard here uses them
 log = logging.getLogger(__name__)
 TASK_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30)
 SECONDS_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800)
