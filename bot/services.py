@@ -62,9 +62,13 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None
         return client, None
     embedded = EmbeddedTemporal(settings.data_dir, ui_port=settings.temporal_ui_port,
                                 namespace=settings.temporal_namespace)
-    await embedded.start()
-    client = await Client.connect(embedded.address, namespace=settings.temporal_namespace,
-                                  data_converter=pydantic_data_converter, runtime=runtime)
+    try:  # a stop (SIGTERM) during start-up cancels us here: never leave the server behind
+        await embedded.start()
+        client = await Client.connect(embedded.address, namespace=settings.temporal_namespace,
+                                      data_converter=pydantic_data_converter, runtime=runtime)
+    except BaseException:
+        await embedded.stop()
+        raise
     return client, embedded
 
 

@@ -5,6 +5,7 @@ token ends the process at once, and SIGTERM stops it within 10 s even in the Sla
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -130,6 +131,13 @@ async def test_sigterm_during_startup_stops_within_10s(tmp_path: Path) -> None:
     proc = await _spawn(tmp_path, "run", env)
     try:
         await slack.wait_for(lambda: slack.called("auth.test"), timeout=30)  # past settings, into start-up
+
+        def temporal_spawned() -> bool:
+            with contextlib.suppress(psutil.Error):
+                return any("temporal" in " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children())
+            return False
+
+        await slack.wait_for(temporal_spawned, timeout=30)  # the embedded server is starting
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), timeout=30)
