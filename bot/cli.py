@@ -73,17 +73,17 @@ def main(argv: list[str] | None = None) -> None:
             if not settings.has_slack:
                 print(SLACK_HELP.format(missing=" and ".join(settings.missing_slack())), file=sys.stderr)
                 raise SystemExit(2)
-            from bot.main_run import BadSlackToken, run_bot
+            from bot.main_run import HARD_STOP_SECONDS, BadSlackToken, run_bot
 
             try:
-                asyncio.run(run_bot(settings))
+                asyncio.run(run_bot(settings, hard_stop_after=HARD_STOP_SECONDS))
             except BadSlackToken as exc:
                 print(str(exc), file=sys.stderr)
                 raise SystemExit(3) from None
         elif args.command == "worker":
-            from bot.main_run import run_worker
+            from bot.main_run import HARD_STOP_SECONDS, run_worker
 
-            asyncio.run(run_worker(settings))
+            asyncio.run(run_worker(settings, hard_stop_after=HARD_STOP_SECONDS))
         elif args.command == "stats":
             from bot.stats import collect_stats, render_stats
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import psutil
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 
 
 SLACK_TOKEN_ERRORS = ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired")
-STOP_GRACE_SECONDS = 7.0  # a running process gets this long to close cleanly; the whole stop stays under 10 s
+STOP_GRACE_SECONDS = 8.0  # a running process gets this long to close cleanly before it is cancelled
+HARD_STOP_SECONDS = 9.5  # `dayshift run`/`worker` as processes: the last resort that keeps the 10 s promise
 
 
 class BadSlackToken(RuntimeError):
@@ -45,11 +49,39 @@ class BadSlackToken(RuntimeError):
         super().__init__(f"Slack rejected {variable} ({error}): check the token in {variable} and restart.")
 
 
-def _stop_on_signals(stop: asyncio.Event) -> None:
+def _stop_on_signals(stop: asyncio.Event, hard_stop_after: float | None = None) -> None:
     loop = asyncio.get_running_loop()
+    armed: list[threading.Timer] = []
+
+    def on_signal() -> None:
+        stop.set()
+        if hard_stop_after is not None and not armed:
+            armed.append(threading.Timer(hard_stop_after, _hard_stop, args=(hard_stop_after,)))
+            armed[0].daemon = True
+            armed[0].start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+
+
+def _hard_stop(after: float) -> None:
+    """The clean stop overran (e.g. an agent CLI still waiting on the model): end our children, then exit.
+
+    Runs on a timer thread, so it works even if the event loop is stuck in a cleanup that never ends.
+    """
+    children = psutil.Process().children(recursive=True)
+    log.warning("clean stop overran; terminating children and exiting", extra={
+        "event": "forced_stop", "data": {"after_seconds": after, "children": len(children)}})
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=0.3)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    logging.shutdown()
+    os._exit(0)
 
 
 @dataclass
@@ -130,9 +162,10 @@ async def redeliver_reports(store: Store, notifier: SlackNotifier) -> int:
     return delivered
 
 
-async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_bot(settings: Settings, stop: asyncio.Event | None = None, *,
+                  hard_stop_after: float | None = None) -> None:
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop, hard_stop_after)
     await until_stopped(lambda phase: _bot(settings, stop, phase), stop)
 
 
@@ -193,12 +226,13 @@ async def _purge(store: Store, keep_days: int) -> None:
     log.info("retention purge", extra={"event": "retention_purge", "data": {"removed": removed}})
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
+                     hard_stop_after: float | None = None) -> None:
     if not settings.temporal_address:
         raise SystemExit("`dayshift worker` adds capacity to a shared cluster: set TEMPORAL_ADDRESS "
                          "(the embedded server of `dayshift run` is private to that process).")
     stop = stop or asyncio.Event()
-    _stop_on_signals(stop)
+    _stop_on_signals(stop, hard_stop_after)
 
     def make_notifier(store: Store) -> SlackNotifier | NullNotifier:
         if settings.slack_bot_token is None:

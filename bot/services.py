@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -133,7 +134,10 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
                                          agent_budget_usd=settings.agent_budget_usd, stale_after=stale_after)
             activities.model_label = OFFLINE_LABEL if offline is not None else None
             activities.day_shape = day_shape(settings)
-            services.worker = build_worker(client, activities, max_concurrent_agents=settings.max_concurrent_agents)
+            # On SIGTERM running activities are cancelled at once (executors save their progress) while
+            # Temporal is still up, so the whole stop fits in 10 s; Temporal retries them elsewhere or later.
+            services.worker = build_worker(client, activities, max_concurrent_agents=settings.max_concurrent_agents,
+                                           graceful_shutdown=timedelta(0))
             async with services.worker:
                 yield services
         else:

@@ -17,7 +17,7 @@ WORKFLOWS = [DailyShiftWorkflow, ScheduledShiftWorkflow]
 
 
 def build_worker(client: Client, activities: ShiftActivities, *, max_concurrent_agents: int = 4,
-                 task_queue: str = TASK_QUEUE) -> Worker:
+                 task_queue: str = TASK_QUEUE, graceful_shutdown: timedelta = timedelta(seconds=10)) -> Worker:
     """A worker whose concurrent activities (each may hold an agent CLI, ~240 MB) are capped."""
     return Worker(
         client,
@@ -28,6 +28,6 @@ def build_worker(client: Client, activities: ShiftActivities, *, max_concurrent_
         # Cancellation reaches an activity only through a heartbeat response; keep that latency short.
         max_heartbeat_throttle_interval=timedelta(seconds=2),
         default_heartbeat_throttle_interval=timedelta(seconds=2),
-        graceful_shutdown_timeout=timedelta(seconds=10),
+        graceful_shutdown_timeout=graceful_shutdown,
         interceptors=[DayEventsInterceptor()],  # the spec's workflow_started/completed/failed log events
     )

@@ -149,3 +149,47 @@ async def test_sigterm_during_startup_stops_within_10s(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
         await slack.stop()
+
+
+@pytest.mark.devserver
+@pytest.mark.cli
+async def test_sigterm_while_agents_run_stops_within_10s(tmp_path: Path) -> None:
+    """Mid-day: executors (claude CLI processes) are working; SIGTERM still ends everything in under 10 s."""
+    slack = await FakeSlack().start()
+    env = _env(tmp_path, SLACK_BOT_TOKEN="xoxb-running-1", SLACK_APP_TOKEN="xapp-1-running",
+               SLACK_API_URL=slack.api_url, DAYSHIFT_MODEL="offline", DAYSHIFT_WINDOW_SECONDS="120",
+               DAYSHIFT_CHECKPOINT_SECONDS="30", DAYSHIFT_WARNING_SECONDS="10")
+    proc = await _spawn(tmp_path, "run", env)
+    try:
+        await slack.wait_connected(timeout=90)
+        await slack.wait_ack(await slack.send("slash_commands", slack.command("URUN", "add Long job [[offline:marathon "
+                                                                                     "seconds=5]]")))
+        await slack.wait_ack(await slack.send("slash_commands", slack.command("URUN", "run")))
+
+        def executor_running() -> bool:
+            with contextlib.suppress(psutil.Error):
+                return any("claude" in " ".join(c.cmdline()) and "[[" not in " ".join(c.cmdline())
+                           for c in psutil.Process(proc.pid).children(recursive=True))
+            return False
+
+        await slack.wait_for(executor_running, timeout=60)
+        await asyncio.sleep(2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout=30)
+        except TimeoutError:
+            proc.kill()
+            _, err = await proc.communicate()
+            raise AssertionError(err.decode()[-6000:]) from None
+        _, err = await proc.communicate()
+        print("stopped in", round(time.monotonic() - started, 2), "forced" if b"forced_stop" in err else "clean")
+        assert time.monotonic() - started < 10 and code == 0
+        await asyncio.sleep(1)
+        assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await slack.stop()
