@@ -6,6 +6,7 @@ Every operation takes the acting user's id and only ever touches that user's tas
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from workflows.daily_shift import MAX_DESCRIPTION, DailyShiftWorkflow
 from workflows.models import TASK_QUEUE, AddTaskRequest, DayInput, DayState, EditTaskRequest, TaskState
 from workflows.schedules import local_day, next_start, start_day_now, sync_user_schedule
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -77,7 +79,10 @@ class ShiftControl:
             user_id, timezone=timezone or self.settings.default_timezone,
             preferred_start_time=self.settings.default_start_time)
         if user_id not in self.scheduled:  # first seen (command, Home open): the defaults' schedule
-            await self.sync_schedule(user)
+            try:
+                await self.sync_schedule(user)
+            except RPCError as exc:  # Temporal unreachable: the command still works; retried on the next one
+                log.warning("schedule sync failed", extra={"user_id": user_id, "data": {"error": str(exc)[:200]}})
         return user
 
     async def sync_schedule(self, user: User) -> str:
