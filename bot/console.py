@@ -121,7 +121,7 @@ class ConsoleNotifier:
     async def escalate(self, state: DayState, task: TaskState, suggestion: str, escalation_id: str) -> None:
         self.say(f"⚠️  {task.short_id} {clean(task.description)[:50]} failed after {task.attempts} attempts "
                  f"({(task.error or 'unknown error')[:80]}…); escalated to you. "
-                 f"Orchestrator suggests: {suggestion[-90:] if len(suggestion) > 90 else suggestion}")
+                 f"Orchestrator suggests: {'…' + suggestion[-90:] if len(suggestion) > 90 else suggestion}")
         await self.escalations.put(Escalation(task.task_id, task.short_id, clean(task.description), suggestion))
 
     async def report(self, report: StatusReport) -> None:

@@ -273,8 +273,9 @@ class ShiftActivities:
         await self.store.escalations.create(inp.state.user_id, t.task_id, inp.state.workflow_id,
                                             escalation_id=inp.escalation_id, reason=t.error or "unknown error",
                                             suggestion=suggestion, attempts=t.attempts)
-        emit("escalated", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id, task_id=t.task_id,
-             reason=t.error, attempts=t.attempts, escalation_id=inp.escalation_id)
+        if activity.info().attempt == 1:  # once, though delivering the DM may be retried
+            emit("escalated", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id, task_id=t.task_id,
+                 reason=t.error, attempts=t.attempts, escalation_id=inp.escalation_id)
         await self._beating(lambda: self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id))
         await self.store.escalations.mark_delivered(inp.state.user_id, inp.escalation_id, None, None)
         return suggestion
@@ -286,8 +287,10 @@ class ShiftActivities:
     @activity.defn
     async def flag_warning(self, state: DayState) -> None:
         """Tell every agent of this user (through shared memory) that the window closes soon."""
-        emit("deadline_warning", workflow_id=state.workflow_id, user_id=state.user_id, deadline=_iso(state.deadline),
-             in_progress=sum(1 for t in state.tasks if t.status is TaskStatus.IN_PROGRESS))
+        if activity.info().attempt == 1:
+            emit("deadline_warning", workflow_id=state.workflow_id, user_id=state.user_id,
+                 deadline=_iso(state.deadline),
+                 in_progress=sum(1 for t in state.tasks if t.status is TaskStatus.IN_PROGRESS))
         await self.store.memory.set(state.user_id, "shift.deadline_warning",
                                     f"The window of {state.day} closes at {_iso(state.deadline)}; wrap up.",
                                     f"workflow:{state.workflow_id}")
