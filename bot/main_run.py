@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
 from storage.store import Store
+from workflows.events import emit
 from workflows.models import StatusReport
 from workflows.notifier import NullNotifier
 from workflows.schedules import reconcile_schedules
@@ -155,8 +156,10 @@ async def redeliver_reports(store: Store, notifier: SlackNotifier) -> int:
         try:
             await notifier.report(StatusReport.model_validate_json(run.report_json))
         except Exception as exc:
-            log.warning("redelivery failed", extra={"workflow_id": run.workflow_id, "data": {"error": str(exc)}})
+            emit("status_update_failed", workflow_id=run.workflow_id, user_id=run.user_id, kind="report_redelivery",
+                 error=str(exc)[:200])
             continue
+        emit("status_update_delivered", workflow_id=run.workflow_id, user_id=run.user_id, kind="report_redelivery")
         await store.runs.update(run.user_id, run.workflow_id, report_delivered=1)
         delivered += 1
     return delivered
