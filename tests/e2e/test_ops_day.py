@@ -93,7 +93,8 @@ async def test_day_events_and_metrics_match_the_day(dev_env: WorkflowEnvironment
     assert by["workflow_completed"][0]["tasks_total"] == report.total_generated
     flaky = next(t for t in [*report.failed] if t.description.startswith("Flaky job"))
     assert flaky.attempts == 3
-    assert [line["attempt"] for line in by["task_retry"]] == [2, 3]
+    flaky_id = next(line["task_id"] for line in by["escalated"])
+    assert [line["attempt"] for line in by["task_retry"] if line["task_id"] == flaky_id] == [2, 3]
     assert all(line["level"] == "WARNING" and line["task_id"] for line in by["task_retry"])
     [escalated] = by["escalated"]
     assert escalated["level"] == "ERROR" and "529" in escalated["reason"]
@@ -117,11 +118,13 @@ async def test_day_events_and_metrics_match_the_day(dev_env: WorkflowEnvironment
     assert m[("dayshift_task_completion_seconds_count", ())] == len(report.completed)
     expected_seconds = sum((i.duration_minutes or 0) * 60 for i in report.completed)
     assert m[("dayshift_task_completion_seconds_sum", ())] == pytest.approx(expected_seconds, abs=0.5)
-    assert m[("dayshift_task_failures_total", (("error_type", "overloaded"),))] == len(report.failed) == 1
+    assert m[("dayshift_task_failures_total", (("error_type", "overloaded"),))] == 1  # the 529 task
+    assert sum(v for (name, _), v in m.items() if name == "dayshift_task_failures_total") == len(report.failed)
     finished = len(report.completed) + len(report.failed)
     assert m[("dayshift_task_failure_ratio", ())] == pytest.approx(len(report.failed) / finished)
     assert m[("dayshift_status_updates_total", (("kind", "report"), ("outcome", "delivered")))] == 1
-    assert m[("dayshift_task_retries_total", ())] == 2 and m[("dayshift_escalations_total", ())] == 1
+    assert m[("dayshift_task_retries_total", ())] == len(by["task_retry"]) >= 2
+    assert m[("dayshift_escalations_total", ())] == 1
     cost = sum(v for (name, _), v in m.items() if name == "dayshift_agent_cost_usd_total")
     assert cost == pytest.approx(spent, rel=1e-6) and cost > 0
     tokens = sum(v for (name, _), v in m.items() if name == "dayshift_agent_tokens_total")
