@@ -87,7 +87,8 @@ async def run_demo(settings: Settings, *, window: float, as_json: bool, live: bo
     pace = window / 30  # seconds per agent turn: a planned task takes about a sixth of the window
     async with serve_metrics(settings) as metrics, \
             open_services(settings, lambda _store: notifier, stale_after=max(20.0, window / 3), offline_pace=pace,
-                          demo=True, runtime=metrics.runtime if metrics else None) as svc:
+                          demo=True, runtime=metrics.runtime if metrics else None,
+                          cli_max_retries=0) as svc:  # the story's retries are Temporal's, with its backoff
         inp = demo_input(window, settings.default_timezone)
         await svc.store.users.ensure(DEMO_USER, timezone=inp.timezone)
         for text in SEEDED:

@@ -107,7 +107,8 @@ def day_shape(settings: Settings) -> ScheduleInput:
 async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier], *,
                         with_worker: bool = True, stale_after: float = 300.0,
                         offline_pace: float = 0.0, demo: bool = False,
-                        runtime: Runtime | None = None) -> AsyncIterator[Services]:
+                        runtime: Runtime | None = None, cli_max_retries: int | None = None
+                        ) -> AsyncIterator[Services]:
     register_secrets(settings)
     problem = None if demo else settings.model_problem()
     if problem:  # before opening or connecting to anything
@@ -125,7 +126,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             data_dir=settings.data_dir.resolve(), orchestrator_model=settings.orchestrator_model,
             executor_model=settings.executor_model, base_url=base_url, api_key=api_key,
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
-            daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents),
+            daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
+            **({"cli_max_retries": cli_max_retries} if cli_max_retries is not None else {})),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)

@@ -20,12 +20,12 @@ BIN = Path(sys.executable).parent
 def test_demo_json_tells_the_story_of_a_day(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
     env |= {"DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_DEFAULT_TIMEZONE": "America/New_York"}
-    proc = subprocess.run([str(BIN / "dayshift"), "demo", "--json", "--window-seconds", "36"], env=env,
+    proc = subprocess.run([str(BIN / "dayshift"), "demo", "--json", "--window-seconds", "40"], env=env,
                           capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)  # stdout is the report alone: no Temporal Core log line in front of it
     assert report["user_id"] == "demo" and report["timezone"] == "America/New_York"
-    assert abs(report["window_minutes"] - 0.6) < 0.01
+    assert abs(report["window_minutes"] - 40 / 60) < 0.01
     assert report["model_label"] and "offline model" in report["model_label"]
     # completed work, by the planner and by the user who added a task mid-window
     done = report["completed"]

@@ -61,10 +61,11 @@ async def test_day_events_and_metrics_match_the_day(dev_env: WorkflowEnvironment
     try:
         async with serve_metrics(settings) as metrics:
             assert metrics is not None
-            async with open_services(settings, lambda _s: notifier, runtime=metrics.runtime) as svc:
+            async with open_services(settings, lambda _s: notifier, runtime=metrics.runtime,
+                                     cli_max_retries=0) as svc:  # each 529 fails its attempt at once
                 await svc.store.users.ensure("UEV")
                 await svc.store.tasks.create("UEV", "Flaky job [[offline:fail status=529]]", generated_by="user")
-                day = DayInput(user_id="UEV", day=datetime.now(UTC).date().isoformat(), window_seconds=24,
+                day = DayInput(user_id="UEV", day=datetime.now(UTC).date().isoformat(), window_seconds=30,
                                checkpoint_seconds=6, warning_seconds=6, min_useful_seconds=1,
                                heartbeat_timeout_seconds=10, retry_initial_seconds=0.5, retry_max_seconds=1,
                                grace_seconds=8)

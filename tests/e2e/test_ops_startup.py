@@ -76,7 +76,7 @@ async def test_bad_token_exits_at_once_naming_the_variable(tmp_path: Path, varia
         proc = await _spawn(tmp_path, "run", env)
         _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
         assert proc.returncode not in (0, None)
-        assert time.monotonic() - started < 10
+        assert time.monotonic() - started < 20  # process start-up included (imports on a loaded machine)
         assert f"Slack rejected {variable} (invalid_auth)" in err.decode()
         assert bad not in err.decode()
         assert slack.connections == 0
