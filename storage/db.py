@@ -8,6 +8,7 @@ second process (an extra ``dayshift worker``) waits on the busy timeout instead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -113,13 +114,28 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction; commits on success, rolls back on any exception."""
         async with self._write_lock:
-            await self._begin()
+            await self._begin_or_undo()
             try:
                 yield self._conn
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+
+    async def _begin_or_undo(self) -> None:
+        """BEGIN; if the caller is cancelled meanwhile (an activity cancelled at the deadline), undo it.
+
+        aiosqlite runs queued statements in order even when the task awaiting one was cancelled, so the
+        BEGIN may still run after we stop waiting; a ROLLBACK queued behind it keeps the shared connection
+        out of a transaction nobody owns ("cannot start a transaction within a transaction" for every
+        later writer).
+        """
+        try:
+            await self._begin()
+        except asyncio.CancelledError:
+            with contextlib.suppress(sqlite3.OperationalError):  # no transaction began: nothing to undo
+                await self._conn.execute("ROLLBACK")
+            raise
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting out another process's writer.
