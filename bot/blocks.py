@@ -167,6 +167,8 @@ def report_blocks(report: StatusReport) -> list[Block]:
     """The spec's status report as Block Kit: every task, cancelled ones on lines of their own."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=f"📋 Daily Task Summary - {report.day}"[:150]))]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=report_window(report))]))
+    if report.model_label:
+        blocks.append(md(f"🧪 *Ran on the {escape(report.model_label)}*"))
     if report.skipped_reason:
         blocks.append(md(f"⏭️ *Shift skipped:* {escape(report.skipped_reason)}"))
     if report.failed_reason:

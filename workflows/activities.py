@@ -32,12 +32,16 @@ from agents.profiles import unknown_capabilities
 from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
 from storage.ledger import BudgetExceeded, budget_verdict
+from storage.models import TaskStatus
 from storage.store import Store
+from storage.tasks import NotFound
+from workflows.events import emit
 from workflows.models import (
     DayInput,
     DayState,
     ProgressSignal,
     ScheduleInput,
+    ShiftTimings,
     StatusReport,
     TaskState,
 )
@@ -127,6 +131,8 @@ class ShiftActivities:
         self.agent_budget_usd = agent_budget_usd
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        self.model_label: str | None = None  # the offline model's label, stamped on the thread and the report
+        self.day_shape: ShiftTimings | None = None  # the operator's current day shape, read when a day starts
 
     @property
     def has_notifier(self) -> bool:
@@ -172,7 +178,7 @@ class ShiftActivities:
 
     @activity.defn
     async def announce_day(self, state: DayState) -> None:
-        await self.notifier.day_started(state)
+        await self.notifier.day_started(state.model_copy(update={"model_label": self.model_label}))
 
     async def _beating(self, work: Callable[[], Awaitable[T]]) -> T:
         """Heartbeat while ``work`` runs, so a dead worker is noticed within the heartbeat timeout."""
@@ -191,10 +197,20 @@ class ShiftActivities:
         """Mirror the workflow's columns of each task (never the output, cost or tokens the executor wrote)."""
         now = datetime.now(ZoneInfo("UTC"))
         for t in inp.tasks:
+            before = await self._status_of(inp.user_id, t.task_id)
             await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t, now), kind=inp.kind,
                                           message=inp.message or t.error or t.blocked_reason,
                                           attempt=t.attempts or None)
+            if before != t.status.value:
+                emit("task_status_changed", workflow_id=inp.workflow_id, user_id=inp.user_id, task_id=t.task_id,
+                     **{"from": before, "to": t.status.value, "reason": t.error or t.blocked_reason})
         await self._changed(inp.user_id)
+
+    async def _status_of(self, user_id: str, task_id: str) -> str | None:
+        try:
+            return (await self.store.tasks.get(user_id, task_id)).status.value
+        except NotFound:
+            return None
 
     @activity.defn
     async def validate_tasks(self, inp: ValidateInput) -> list[Validation]:
@@ -230,6 +246,8 @@ class ShiftActivities:
         """Run one executor under supervision; progress goes to SQLite and to the workflow."""
         info = activity.info()
         if info.attempt > 1:
+            emit("task_retry", workflow_id=req.workflow_id, user_id=req.user_id, task_id=req.task_id,
+                 attempt=info.attempt, round=req.round)
             await self.store.tasks.add_event(req.user_id, req.task_id, "retry",
                                              f"attempt {info.attempt} of round {req.round}", attempt=info.attempt,
                                              workflow_id=req.workflow_id)
@@ -267,8 +285,12 @@ class ShiftActivities:
         try:
             if inp.changed:
                 await self.notifier.progress(inp.state)
+                emit("status_update_delivered", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id,
+                     kind="progress")
             await self.notifier.changed(inp.state.user_id)
         except Exception as exc:
+            emit("status_update_failed", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id,
+                 kind="progress", error=str(exc)[:200])
             log.warning("progress update not delivered", extra={"workflow_id": inp.state.workflow_id,
                                                                 "data": {"error": str(exc)[:200]}})
             return f"Progress update in the thread not delivered: {str(exc)[:200]}"
@@ -302,6 +324,9 @@ class ShiftActivities:
         await self.store.escalations.create(inp.state.user_id, t.task_id, inp.state.workflow_id,
                                             escalation_id=inp.escalation_id, reason=t.error or "unknown error",
                                             suggestion=suggestion, attempts=t.attempts)
+        if activity.info().attempt == 1:  # once, though delivering the DM may be retried
+            emit("escalated", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id, task_id=t.task_id,
+                 reason=t.error, attempts=t.attempts, escalation_id=inp.escalation_id)
         await self._beating(lambda: self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id))
         await self.store.escalations.mark_delivered(inp.state.user_id, inp.escalation_id, None, None)
         return suggestion
@@ -313,6 +338,10 @@ class ShiftActivities:
     @activity.defn
     async def flag_warning(self, state: DayState) -> None:
         """Tell every agent of this user (through shared memory) that the window closes soon."""
+        if activity.info().attempt == 1:
+            emit("deadline_warning", workflow_id=state.workflow_id, user_id=state.user_id,
+                 deadline=_iso(state.deadline),
+                 in_progress=sum(1 for t in state.tasks if t.status is TaskStatus.IN_PROGRESS))
         await self.store.memory.set(state.user_id, "shift.deadline_warning",
                                     f"The window of {state.day} closes at {_iso(state.deadline)}; wrap up.",
                                     f"workflow:{state.workflow_id}")
@@ -332,13 +361,21 @@ class ShiftActivities:
     @activity.defn
     async def save_report(self, report: StatusReport) -> None:
         report = await self._costed(report)
+        report = report.model_copy(update={"model_label": report.model_label or self.model_label})
         await self.store.runs.update(report.user_id, report.workflow_id, report_json=report.model_dump_json(),
                                      status="reported")
 
     @activity.defn
     async def deliver_report(self, report: StatusReport) -> None:
         report = await self._costed(report)
-        await self._beating(lambda: self.notifier.report(report))
+        report = report.model_copy(update={"model_label": report.model_label or self.model_label})
+        try:
+            await self._beating(lambda: self.notifier.report(report))
+        except Exception as exc:
+            emit("status_update_failed", workflow_id=report.workflow_id, user_id=report.user_id, kind="report",
+                 error=str(exc)[:200])
+            raise
+        emit("status_update_delivered", workflow_id=report.workflow_id, user_id=report.user_id, kind="report")
         await self.store.runs.update(report.user_id, report.workflow_id, report_delivered=1)
         await self.notifier.changed(report.user_id)
 
@@ -366,9 +403,15 @@ class ShiftActivities:
         user = await self.store.users.ensure(inp.user_id)
         fired = req.fired_at
         local = fired.astimezone(ZoneInfo(user.timezone))
+        shape = self.day_shape or inp  # today's settings, not those frozen when the schedule was saved
+        window = shape.window_seconds
         return DayInput(user_id=inp.user_id, day=local.date().isoformat(), timezone=user.timezone,
-                        window_seconds=inp.window_seconds, checkpoint_seconds=inp.checkpoint_seconds,
-                        warning_seconds=inp.warning_seconds, max_parallel=inp.max_parallel, scheduled_start=fired)
+                        window_seconds=window, checkpoint_seconds=shape.checkpoint_seconds,
+                        warning_seconds=shape.warning_seconds, max_parallel=shape.max_parallel, scheduled_start=fired,
+                        retry_initial_seconds=min(5.0, max(0.2, window / 2000)),
+                        retry_max_seconds=min(60.0, max(1.0, window / 100)),
+                        grace_seconds=min(120.0, max(5.0, window / 10)),
+                        heartbeat_timeout_seconds=min(30.0, max(5.0, window / 4)))
 
 
 async def release_failed_day(store: Store, report: StatusReport) -> None:

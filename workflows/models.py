@@ -102,6 +102,7 @@ class DayState(BaseModel):
     review_note: str | None = None
     tasks: list[TaskState] = Field(default_factory=list)
     cost_usd: float = 0.0
+    model_label: str | None = None  # set (by the worker's activities) when the day runs on the offline model
 
 
 class AddTaskRequest(BaseModel):
@@ -158,3 +159,4 @@ class StatusReport(BaseModel):
     skipped_reason: str | None = None
     notes: list[str] = Field(default_factory=list)
     failed_reason: str | None = None
+    model_label: str | None = None  # "offline model (...)" when no real model did the work

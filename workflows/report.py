@@ -76,6 +76,8 @@ def window_text(report: StatusReport) -> str:
 def render_text(report: StatusReport) -> str:
     """The spec's plain-text status format (console, logs, Slack fallback text)."""
     lines = [f"📋 Daily Task Summary - {report.day}", window_text(report), ""]
+    if report.model_label:
+        lines += [f"🧪 Ran on the {report.model_label}", ""]
     if report.skipped_reason:
         lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
     if report.failed_reason:

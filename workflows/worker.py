@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from workflows.activities import ShiftActivities
 from workflows.daily_shift import DailyShiftWorkflow
+from workflows.events import DayEventsInterceptor
 from workflows.models import TASK_QUEUE, agent_queue, notify_queue
 from workflows.scheduled_shift import ScheduledShiftWorkflow
 
@@ -61,18 +62,20 @@ class ShiftWorkers:
 
 
 def build_worker(client: Client, activities: ShiftActivities, *, max_concurrent_agents: int = 4,
-                 task_queue: str = TASK_QUEUE) -> ShiftWorkers:
+                 task_queue: str = TASK_QUEUE, graceful_shutdown: timedelta = timedelta(seconds=10)) -> ShiftWorkers:
     """The workflow + bookkeeping worker, the agent worker and, with a Notifier, the notification worker."""
     common = {
         # Cancellation reaches an activity only through a heartbeat response; keep that latency short.
         "max_heartbeat_throttle_interval": timedelta(seconds=2),
         "default_heartbeat_throttle_interval": timedelta(seconds=2),
-        "graceful_shutdown_timeout": timedelta(seconds=10),
+        "graceful_shutdown_timeout": graceful_shutdown,
     }
     workers = [
         Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
                activities=activities.bookkeeping(),  # type: ignore[arg-type]
-               max_concurrent_activities=BOOKKEEPING_SLOTS, **common),  # type: ignore[arg-type]
+               max_concurrent_activities=BOOKKEEPING_SLOTS,
+               interceptors=[DayEventsInterceptor()],  # the spec's workflow_started/completed/failed log events
+               **common),  # type: ignore[arg-type]
         Worker(client, task_queue=agent_queue(task_queue),
                activities=activities.agent_work(),  # type: ignore[arg-type]
                max_concurrent_activities=max_concurrent_agents, **common),  # type: ignore[arg-type]

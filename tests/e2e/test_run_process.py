@@ -25,7 +25,7 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
     env |= {"SLACK_BOT_TOKEN": "xoxb-proc-test-000", "SLACK_APP_TOKEN": "xapp-1-A1-proc-000",
             "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"),
             "DAYSHIFT_WINDOW_SECONDS": "10", "DAYSHIFT_CHECKPOINT_SECONDS": "3", "DAYSHIFT_WARNING_SECONDS": "2",
-            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": "0"}
+            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": "0", "DAYSHIFT_MODEL": "offline"}
     proc = await asyncio.create_subprocess_exec(str(BIN / "dayshift"), "run", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
@@ -38,6 +38,9 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
                                       timeout=90)
         assert report[0]["thread_ts"] and "Dayshift for" in slack.called("chat.postMessage")[0]["text"]
         assert "✅ COMPLETED" in json.dumps(report[0]["blocks"], ensure_ascii=False)
+        # DAYSHIFT_MODEL=offline: the thread and the report say the work was scripted
+        assert "offline model" in slack.called("chat.postMessage")[0]["text"]
+        assert "Ran on the offline model" in json.dumps(report[0]["blocks"], ensure_ascii=False)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("temporal" in " ".join(c.cmdline()) for c in children)
         proc.send_signal(signal.SIGTERM)
