@@ -4,8 +4,11 @@ executor run the given tool calls; ``model.tool_results`` is exactly what the mo
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -159,12 +162,14 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
     os.link(outside, ws / "hard.txt")
     log_file = tmp_path / "data" / "temporal-server.log"  # a text file of the data dir
     log_file.write_text("datadir-canary\n")
-    _result, seen = await attack(contained, model, [
+    _result, by_bash = await attack(contained, model, [
         ("Bash", {"command": f"cat {netrc}"}),
         ("Bash", {"command": "cat ~/.netrc"}),
         ("Bash", {"command": f"cat {db}; ls {db.parent}"}),
         ("Bash", {"command": f"python3 -c \"print(open('{db}','rb').read())\""}),
         ("Bash", {"command": f"cat {victim} link/notes.txt"}),
+    ], ["compute"])
+    _result, by_tools = await attack(contained, model, [
         ("Read", {"file_path": str(netrc)}),
         ("Read", {"file_path": str(db)}),
         ("Read", {"file_path": str(log_file)}),
@@ -174,7 +179,8 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
         ("Grep", {"pattern": "canary", "path": str(tmp_path)}),
         ("mcp__dayshift__read_memory", {"key": "plans"}),  # user B's memory key, through our own MCP tools
         ("mcp__dayshift__list_tasks", {"status": "all"}),
-    ], ["compute", "files"])
+    ], ["files"])  # (a task with compute gets no in-process file tools at all)
+    seen = by_bash + by_tools
     for r in seen:
         for canary in ("netrc-canary", "sqlite-row-canary", "workspace-canary", "hardlink-canary", "datadir-canary"):
             assert canary not in r["content"], (canary, r)
@@ -262,3 +268,87 @@ async def test_without_bwrap_a_compute_task_never_runs(
     assert not (ws / "ran-unsandboxed").exists() and not [r for r in model.tool_results.values() if r["tool"] == "Bash"]
     _probe_cache.clear()
     assert claude_processes() == []
+
+
+async def test_a_url_the_two_parsers_read_differently_never_reaches_loopback(
+        contained: ClaudeAgentRuntime, model: OfflineModel, loopback_service: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``http://127.0.0.1:PORT\\@example.com/``: example.com to Python's urlsplit, 127.0.0.1 to the CLI's WHATWG
+    parser. example.com is allowlisted and (faked here, there is no DNS) resolves to a public address."""
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def public_example(host: Any, port: Any, **kw: Any) -> Any:
+        if host == "example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return await real_getaddrinfo(host, port, **kw)
+
+    monkeypatch.setattr(loop, "getaddrinfo", public_example)
+    tricks = [f"http://127.0.0.1:{loopback_service}\\@example.com/", f"http://2130706433:{loopback_service}/",
+              f"http://0x7f.1:{loopback_service}/", f"http://localhost.:{loopback_service}/"]
+    _result, seen = await attack(contained, model, [("WebFetch", {"url": u, "prompt": "show"}) for u in tricks],
+                                 ["http"])
+    for r in seen:
+        assert r["is_error"] and "loopback-history-canary" not in r["content"], r
+    reasons = [d["reason"] for d in await contained.store.audit.denials("UA") if d["tool"] == "WebFetch"]
+    assert len(reasons) == len(tricks) and "backslash" in reasons[0]
+
+
+async def test_the_symlink_race_has_no_parts_background_bash_and_file_tools_beside_bash(
+        contained: ClaudeAgentRuntime, model: OfflineModel) -> None:
+    """The race: a background Bash loop flips ``flip`` between an own file and another user's file while Read
+    (in the CLI process, outside the sandbox) opens it after the guard's check. Both halves are gone."""
+    victim = contained.workspace("UB", DAY, "vic001") / "notes.txt"
+    victim.write_text("race-canary of user B\n")
+    ws = contained.workspace("UA", DAY, "atk001")
+    (ws / "own.txt").write_text("own\n")
+    flipper = f"for i in $(seq 300); do ln -sfn {victim} flip; ln -sfn own.txt flip; done"
+    _result, seen = await attack(contained, model, [
+        ("Bash", {"command": flipper, "run_in_background": True}),
+        ("Read", {"file_path": "own.txt"}),
+        ("Read", {"file_path": "flip"}),
+        ("Bash", {"command": "cat own.txt"}),
+    ], ["compute", "files"])
+    assert seen[0]["is_error"] and "run_in_background" in seen[0]["content"]
+    assert all(r["is_error"] and "own" not in r["content"].split("\n")[0] for r in seen[1:3]), seen[1:3]
+    assert seen[3]["content"].strip().startswith("own")  # the files capability is served by Bash in the sandbox
+    for r in seen:
+        assert "race-canary" not in r["content"]
+    denied = [d for d in await contained.store.audit.denials("UA") if d["tool"] == "Bash"]
+    assert len(denied) == 1 and "run_in_background" in denied[0]["reason"]
+
+
+async def test_a_secret_in_the_agents_hands_is_redacted_in_output_progress_file_names_and_messages(
+        contained: ClaudeAgentRuntime, model: OfflineModel, tmp_path: Path) -> None:
+    """The agent makes token-shaped secrets (Bash assembles one, so the task text never holds it) and puts
+    them in its output, a progress note (heartbeat details, kept by Temporal), a file name (the artifact list,
+    also kept by Temporal) and a message to the user. None reaches the monitor, the result, the message or
+    SQLite."""
+    sent: list[tuple[str, str]] = []
+
+    async def send(user: str, text: str) -> None:
+        sent.append((user, text))
+
+    contained.send_message = send
+    made, note, message = "xoxb-cli-made-000777", "xoxb-cli-note-000888", "xoxb-cli-send-000999"
+    mon = monitor()
+    before = set(model.tool_results)
+    calls = [
+        ("Bash", {"command": "S=$(printf 'xoxb-%s' cli-made-000777); echo \"$S\" > leak.txt; "
+                             "touch \"$S.txt\"; cat leak.txt; ls"}),
+        ("mcp__dayshift__report_progress", {"percent": 30, "note": f"found {note}"}),
+        ("mcp__dayshift__send_message", {"text": f"here it is: {message}"}),
+    ]
+    result = await contained.run_task(req("Leak it " + script(*calls), ["compute", "notify"]), mon)
+    seen = [r for k, r in model.tool_results.items() if k not in before]
+    assert made in seen[0]["content"]  # the secret really was in the agent's hands
+    assert sent and sent[0][0] == "UA" and "here it is" in sent[0][1]
+    beats = getattr(mon, "_heartbeat").details
+    assert any(b.get("percent") == 30 for b in beats)
+    kept = [result.output, *result.artifacts, json.dumps(beats), json.dumps(sent), str(mon.note)]
+    raw = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").glob("dayshift.db*")))
+    assert b"Leak it" in raw  # the transcript is in the file: the grep below can fail
+    for secret in (made, note, message):
+        assert all(secret not in text for text in kept), (secret, kept)
+        assert secret.encode() not in raw, secret
+    assert "[REDACTED].txt" in result.artifacts
