@@ -37,13 +37,32 @@ SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "aws-secret-canary-abcdefghijkl",
     "ANTHROPIC_API_KEY": REAL_KEY,
 }
-# What may be set in an agent's Bash: our allowlist, plus what the CLI and its sandbox add themselves.
-ALLOWED_NAMES = re.compile(
-    r"^(PATH|LANG|LC_ALL|LC_CTYPE|TZ|HOME|TMPDIR|PWD|OLDPWD|SHLVL|_|SHELL|USER|TERM|NO_COLOR|EDITOR|VISUAL|PAGER"
-    r"|ANTHROPIC_BASE_URL|ANTHROPIC_API_KEY|DISABLE_[A-Z_]+|CLAUDE_[A-Z_]+|CLAUDECODE|AI_AGENT|GIT_[A-Z_]+"
-    r"|SANDBOX_RUNTIME|[A-Za-z_]*_PROXY|[a-z_]*_proxy|NO_PROXY|no_proxy|[A-Z_]*CA_BUNDLE|[A-Z_]*CA_CERTS?[A-Z_]*"
-    r"|SSL_CERT_FILE|NODE_EXTRA_CA_CERTS|REQUESTS_CA_BUNDLE|CLOUDSDK_[A-Z_]+|GRPC_[A-Z_]+|COREPACK_[A-Z_]+"
-    r"|NODE_[A-Z_]+|npm_config_[a-z_]+|OTEL_[A-Z_]+|TMPPREFIX|NoDefaultCurrentDirectoryInExePath|RSYNC_PROXY)$")
+# What may be set in an agent's Bash, name by name: our launcher's allowlist (agents/env.py), the SDK's own
+# variables, and what the CLI and its sandbox add (the proxy variables point at the sandbox's own proxy).
+ALLOWED_NAMES = frozenset({
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "PWD", "OLDPWD", "SHLVL", "_", "SHELL",
+    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "AI_AGENT", "CLAUDECODE", "CLAUDE_PID", "CLAUDE_TMPDIR",
+    "CLAUDE_CONFIG_DIR", "CLAUDE_AGENT_SDK_CLIENT_APP", "CLAUDE_AGENT_SDK_VERSION", "CLAUDE_CODE_ENTRYPOINT",
+    "CLAUDE_CODE_SDK_READS_SESSION_STATE", "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "CLAUDE_CODE_EXECPATH",
+    "CLAUDE_CODE_CHILD_NOTES_DIR", "CLAUDE_CODE_CHILD_SESSION", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "CLAUDE_CODE_HOST_HTTP_PROXY_PORT", "CLAUDE_CODE_HOST_SOCKS_PROXY_PORT", "CLAUDE_CODE_MAX_RETRIES",
+    "CLAUDE_CODE_MESSAGING_SOCKET", "CLAUDE_CODE_MESSAGING_TOKEN", "CLAUDE_CODE_SESSION_ATTENDED",
+    "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_TMPDIR", "DISABLE_AUTOUPDATER", "DISABLE_ERROR_REPORTING",
+    "DISABLE_TELEMETRY", "COREPACK_ENABLE_AUTO_PIN", "GIT_CONFIG_PARAMETERS", "GIT_EDITOR", "GIT_SSH_COMMAND",
+    "SANDBOX_RUNTIME", "TMPPREFIX", "NoDefaultCurrentDirectoryInExePath",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "NO_PROXY", "RSYNC_PROXY", "GRPC_PROXY",
+    "DOCKER_HTTP_PROXY", "DOCKER_HTTPS_PROXY", "http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy",
+    "grpc_proxy", "CLOUDSDK_PROXY_ADDRESS", "CLOUDSDK_PROXY_PORT", "CLOUDSDK_PROXY_TYPE",
+    "CLOUDSDK_PROXY_USERNAME", "CLOUDSDK_PROXY_PASSWORD",
+})
+# Set in the worker's environment with the prefixes the CLI's own variables have: none may reach Bash.
+PREFIX_CANARIES = {
+    "OTEL_EXPORTER_OTLP_HEADERS": "authorization=otel-canary-123", "NODE_OPTIONS": "--require=/tmp/node-canary.js",
+    "GIT_ASKPASS": "/tmp/git-canary", "CLOUDSDK_AUTH_ACCESS_TOKEN": "cloudsdk-canary-456",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": "/tmp/grpc-canary", "SOCKS_PROXY": "socks5://proxy-canary:1080",
+    "CURL_CA_BUNDLE": "/tmp/ca-canary.pem", "NODE_EXTRA_CA_CERTS": "/tmp/node-ca-canary.pem",
+    "CLAUDE_CODE_OAUTH_TOKEN": "oauth-canary-789", "ANTHROPIC_AUTH_TOKEN": "auth-token-canary-012",
+}
 
 
 @pytest.fixture
@@ -53,6 +72,8 @@ def attacker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.setenv(name, value)
         register_secret(value)
     monkeypatch.setenv("SOME_UNKNOWN_VARIABLE", "unknown-variable-canary")
+    for name, value in PREFIX_CANARIES.items():
+        monkeypatch.setenv(name, value)
     return SECRETS
 
 
@@ -105,8 +126,10 @@ async def test_bash_environment_holds_no_secret_and_nothing_off_the_allowlist(
             assert value not in r["content"], f"{name} visible to Bash via {r['input']}"
         assert "unknown-variable-canary" not in r["content"] and "SOME_UNKNOWN_VARIABLE" not in r["content"]
     names = {line.split("=", 1)[0] for line in env_out.splitlines() if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line)}
-    off_list = sorted(n for n in names if not ALLOWED_NAMES.match(n))
+    off_list = sorted(names - ALLOWED_NAMES)
     assert off_list == [], off_list
+    for name, value in PREFIX_CANARIES.items():
+        assert all(value not in r["content"] for r in seen), name
     # Bash sees only a per-run gateway token; the gateway put the real key on the upstream call.
     token = re.search(r"^ANTHROPIC_API_KEY=(.*)$", env_out, re.MULTILINE)
     assert token and token.group(1).startswith("dsgw-")
