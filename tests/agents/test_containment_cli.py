@@ -366,7 +366,7 @@ async def test_a_secret_in_the_agents_hands_is_redacted_in_output_progress_file_
     seen = [r for k, r in model.tool_results.items() if k not in before]
     assert made in seen[0]["content"]  # the secret really was in the agent's hands
     assert sent and sent[0][0] == "UA" and "here it is" in sent[0][1]
-    beats = getattr(mon, "_heartbeat").details
+    beats = mon._heartbeat.details  # type: ignore[attr-defined]
     assert any(b.get("percent") == 30 for b in beats)
     kept = [result.output, *result.artifacts, json.dumps(beats), json.dumps(sent), str(mon.note)]
     raw = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").glob("dayshift.db*")))

@@ -126,6 +126,7 @@ async def test_exfiltration_leaves_no_secret_in_sqlite_temporal_or_slack(tmp_pat
     await store.close()
     assert done.status is TaskStatus.COMPLETED and (done.output or "").startswith("Tool results:")
 
+
 async def _all_histories(pid: int) -> str:
     """Every workflow history of the embedded Temporal server of ``dayshift run`` (process ``pid``), as JSON."""
     import psutil
