@@ -120,11 +120,13 @@ async def test_exfiltration_leaves_no_secret_in_sqlite_temporal_or_slack(tmp_pat
     for value in [*SECRETS.values(), UNREGISTERED, *HANDLED]:
         assert value not in posted and value not in stderr
 
-    # Last, so the secret checks above run even if this fails (see the lead report: the row was gone here).
+    # The day ended, so its tasks were archived to task_history (archive_day), where the output is kept.
     store = await Store.open(data / "dayshift.db")
-    done = await store.tasks.get("UEXF", task.task_id)
+    done = await store.db.fetchone("SELECT status, output FROM task_history WHERE user_id = ? AND task_id = ?",
+                                   ("UEXF", task.task_id))
     await store.close()
-    assert done.status is TaskStatus.COMPLETED and (done.output or "").startswith("Tool results:")
+    assert done is not None and done["status"] == TaskStatus.COMPLETED.value
+    assert str(done["output"]).startswith("Tool results:") and "[REDACTED]" in str(done["output"])
 
 
 async def _all_histories(pid: int) -> str:
