@@ -60,7 +60,9 @@ class ModelGateway:
             if self._runner is not None:
                 return self
             app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._forward)
+            # Only the calls the CLI needs; anything else (models, files, batches...) is 404/405, never forwarded.
+            app.router.add_post("/v1/messages", self._forward)
+            app.router.add_post("/v1/messages/count_tokens", self._forward)
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
             await runner.setup()
             site = web.TCPSite(runner, self.host, 0)

@@ -67,6 +67,10 @@ class WorkspaceGuard:
                 return f"Glob patterns must stay inside the task workspace (refused {pattern!r})"
         if tool == "Bash" and args.get("dangerouslyDisableSandbox"):
             return "Bash always runs in the sandbox; dangerouslyDisableSandbox is refused"
+        if tool == "Bash" and args.get("run_in_background"):
+            # A background command would outlive its sandboxed call (e.g. flipping a symlink between the
+            # guard's check and a file tool's open); a foreground one ends with its PID namespace.
+            return "Bash commands run in the foreground only; run_in_background is refused"
         if tool == "WebFetch":
             return await url_problem(str(args.get("url", "")), self.allowed_domains)
         return None

@@ -26,6 +26,17 @@ def unknown_capabilities(capabilities: list[str]) -> list[str]:
     return [c for c in capabilities if c not in PROFILES]
 
 
+def _without_racing_file_tools(tools: dict[str, None]) -> list[str]:
+    """With Bash, the in-process file tools go: Bash does their work inside the sandbox.
+
+    The file tools run in the CLI process, outside the sandbox; the guard checks a path before the CLI
+    opens it, and a Bash command could swap a symlink in between. Without them there is nothing to race.
+    """
+    if "Bash" in tools:
+        return [t for t in tools if t not in FILE_TOOLS]
+    return list(tools)
+
+
 def builtin_tools(capabilities: list[str]) -> list[str]:
     """Built-in (non-MCP) tools for the capabilities, in a stable order, without duplicates."""
     seen: dict[str, None] = {}
@@ -33,7 +44,7 @@ def builtin_tools(capabilities: list[str]) -> list[str]:
         for tool in PROFILES.get(cap, ()):
             if not tool.startswith("mcp__"):
                 seen[tool] = None
-    return list(seen)
+    return _without_racing_file_tools(seen)
 
 
 def allowed_tools(capabilities: list[str]) -> list[str]:
@@ -41,4 +52,4 @@ def allowed_tools(capabilities: list[str]) -> list[str]:
     for cap in capabilities or ["files"]:
         for tool in PROFILES.get(cap, ()):
             seen[tool] = None
-    return list(seen)
+    return _without_racing_file_tools(seen)

@@ -179,7 +179,7 @@ class ClaudeAgentRuntime:
                 raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
+        artifacts = sorted(redact(str(p.relative_to(workspace))) for p in workspace.rglob("*")
                            if p.is_file() and p.relative_to(workspace).parts[0] not in _NOT_ARTIFACTS)
         if ctx.completed_output is None and not artifacts:
             raise AgentFailure("executor stopped without calling complete_task or producing an artifact",

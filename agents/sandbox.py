@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.egress import private_answer
+
 # Shared scratch space: other agents' files (and the SDK's resume copies) live there. Bash gets its own TMPDIR.
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm")
 BWRAP_MISSING = "shell tasks need bubblewrap: apt-get install bubblewrap socat"
@@ -92,6 +94,11 @@ async def capability_problem(capabilities: Iterable[str], policy: ContainmentPol
         return f"capability disabled in this deployment: {', '.join(disabled)}"
     if "http" in caps and not policy.http_allowed_domains:
         return "http tasks need allowed domains: set DAYSHIFT_HTTP_ALLOWED_DOMAINS"
+    if "http" in caps:
+        # Bash reaches a listed name through the sandbox's proxy, which does not look at addresses.
+        for domain in policy.http_allowed_domains:
+            if problem := await asyncio.to_thread(private_answer, domain):
+                return f"http is unavailable: {problem}"
     if "compute" in caps:
         return await sandbox_problem()
     return None

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents.contracts import AgentFailure
+from storage.redaction import redact_opt
 
 T = TypeVar("T")
 ProgressSink = Callable[[int, str | None], Awaitable[None]]
@@ -56,7 +57,8 @@ class AgentMonitor:
         self.touch()
 
     def details(self) -> dict[str, Any]:
-        return {"percent": self.percent, "session_id": self.session_id, "note": self.note}
+        # Heartbeat details are kept in the Temporal history: the note is agent text, so it is redacted.
+        return {"percent": self.percent, "session_id": self.session_id, "note": redact_opt(self.note)}
 
     async def progress(self, percent: int, note: str | None = None) -> None:
         self.touch()
@@ -64,7 +66,7 @@ class AgentMonitor:
         if percent < self.percent and note == self.note:
             return
         self.percent = max(self.percent, percent)
-        self.note = note or self.note
+        self.note = redact_opt(note) or self.note
         self._heartbeat(self.details())
         if self._on_progress is not None:
             await self._on_progress(self.percent, self.note)

@@ -148,7 +148,8 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         except (TypeError, ValueError):
             return _err("percent must be a whole number from 0 to 100")
         if ctx.monitor is not None:
-            await ctx.monitor.progress(percent, str(args.get("note", ""))[:200] or None)
+            # Progress notes become heartbeat details, kept in the Temporal history: redact before they leave.
+            await ctx.monitor.progress(percent, redact(str(args.get("note", ""))[:2000])[:200] or None)
         return _ok(f"progress recorded: {max(0, min(100, percent))}%")
 
     @tool("complete_task", "Mark your task complete with its output (a summary of the result).", {"output": str})
@@ -163,7 +164,7 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
 
     @tool("send_message", "Send a short message to the user who owns this shift.", {"text": str})
     async def send_message(args: dict[str, Any]) -> dict[str, Any]:
-        text = str(args.get("text", "")).strip()[:3000]
+        text = redact(str(args.get("text", "")).strip()[:3000])
         if not text:
             return _err("text is empty")
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -158,9 +158,13 @@ class Settings(BaseSettings):
     @field_validator("http_allowed_domains_csv")
     @classmethod
     def _domains(cls, value: str) -> str:
-        from agents.egress import normalise_domain
+        from agents.egress import normalise_domain, private_answer
 
-        return ",".join(normalise_domain(d) for d in value.split(",") if d.strip())
+        domains = [normalise_domain(d) for d in value.split(",") if d.strip()]
+        for domain in domains:
+            if problem := private_answer(domain):
+                raise ValueError(f"DAYSHIFT_HTTP_ALLOWED_DOMAINS: {problem}")
+        return ",".join(domains)
 
     @field_validator("disabled_capabilities_csv")
     @classmethod

@@ -27,7 +27,8 @@ _KEYED = re.compile(
     r"(?i)\b([a-z_]*(?:api[_-]?key|authorization|token|secret|password|passwd)[a-z_]*)"
     r"(\s*[\"']?\s*[:=]\s*[\"']?\s*)(bearer\s+)?[A-Za-z0-9._~+/-]{8,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/-]{16,}")
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@")  # postgresql://user:PASSWORD@host
+# postgresql://user:PASSWORD@host: userinfo only, so "http://127.0.0.1:8080\\@host" keeps its port.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/?#\\\s@]+:)[^@/?#\\\s]+@")
 _lock = threading.Lock()
 _known: frozenset[str] = frozenset()
 

@@ -4,8 +4,11 @@ executor run the given tool calls; ``model.tool_results`` is exactly what the mo
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,13 +37,32 @@ SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "aws-secret-canary-abcdefghijkl",
     "ANTHROPIC_API_KEY": REAL_KEY,
 }
-# What may be set in an agent's Bash: our allowlist, plus what the CLI and its sandbox add themselves.
-ALLOWED_NAMES = re.compile(
-    r"^(PATH|LANG|LC_ALL|LC_CTYPE|TZ|HOME|TMPDIR|PWD|OLDPWD|SHLVL|_|SHELL|USER|TERM|NO_COLOR|EDITOR|VISUAL|PAGER"
-    r"|ANTHROPIC_BASE_URL|ANTHROPIC_API_KEY|DISABLE_[A-Z_]+|CLAUDE_[A-Z_]+|CLAUDECODE|AI_AGENT|GIT_[A-Z_]+"
-    r"|SANDBOX_RUNTIME|[A-Za-z_]*_PROXY|[a-z_]*_proxy|NO_PROXY|no_proxy|[A-Z_]*CA_BUNDLE|[A-Z_]*CA_CERTS?[A-Z_]*"
-    r"|SSL_CERT_FILE|NODE_EXTRA_CA_CERTS|REQUESTS_CA_BUNDLE|CLOUDSDK_[A-Z_]+|GRPC_[A-Z_]+|COREPACK_[A-Z_]+"
-    r"|NODE_[A-Z_]+|npm_config_[a-z_]+|OTEL_[A-Z_]+|TMPPREFIX|NoDefaultCurrentDirectoryInExePath|RSYNC_PROXY)$")
+# What may be set in an agent's Bash, name by name: our launcher's allowlist (agents/env.py), the SDK's own
+# variables, and what the CLI and its sandbox add (the proxy variables point at the sandbox's own proxy).
+ALLOWED_NAMES = frozenset({
+    "PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR", "PWD", "OLDPWD", "SHLVL", "_", "SHELL",
+    "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "AI_AGENT", "CLAUDECODE", "CLAUDE_PID", "CLAUDE_TMPDIR",
+    "CLAUDE_CONFIG_DIR", "CLAUDE_AGENT_SDK_CLIENT_APP", "CLAUDE_AGENT_SDK_VERSION", "CLAUDE_CODE_ENTRYPOINT",
+    "CLAUDE_CODE_SDK_READS_SESSION_STATE", "CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING", "CLAUDE_CODE_EXECPATH",
+    "CLAUDE_CODE_CHILD_NOTES_DIR", "CLAUDE_CODE_CHILD_SESSION", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "CLAUDE_CODE_HOST_HTTP_PROXY_PORT", "CLAUDE_CODE_HOST_SOCKS_PROXY_PORT", "CLAUDE_CODE_MAX_RETRIES",
+    "CLAUDE_CODE_MESSAGING_SOCKET", "CLAUDE_CODE_MESSAGING_TOKEN", "CLAUDE_CODE_SESSION_ATTENDED",
+    "CLAUDE_CODE_SESSION_ID", "CLAUDE_CODE_TMPDIR", "DISABLE_AUTOUPDATER", "DISABLE_ERROR_REPORTING",
+    "DISABLE_TELEMETRY", "COREPACK_ENABLE_AUTO_PIN", "GIT_CONFIG_PARAMETERS", "GIT_EDITOR", "GIT_SSH_COMMAND",
+    "SANDBOX_RUNTIME", "TMPPREFIX", "NoDefaultCurrentDirectoryInExePath",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "NO_PROXY", "RSYNC_PROXY", "GRPC_PROXY",
+    "DOCKER_HTTP_PROXY", "DOCKER_HTTPS_PROXY", "http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy",
+    "grpc_proxy", "CLOUDSDK_PROXY_ADDRESS", "CLOUDSDK_PROXY_PORT", "CLOUDSDK_PROXY_TYPE",
+    "CLOUDSDK_PROXY_USERNAME", "CLOUDSDK_PROXY_PASSWORD",
+})
+# Set in the worker's environment with the prefixes the CLI's own variables have: none may reach Bash.
+PREFIX_CANARIES = {
+    "OTEL_EXPORTER_OTLP_HEADERS": "authorization=otel-canary-123", "NODE_OPTIONS": "--require=/tmp/node-canary.js",
+    "GIT_ASKPASS": "/tmp/git-canary", "CLOUDSDK_AUTH_ACCESS_TOKEN": "cloudsdk-canary-456",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": "/tmp/grpc-canary", "SOCKS_PROXY": "socks5://proxy-canary:1080",
+    "CURL_CA_BUNDLE": "/tmp/ca-canary.pem", "NODE_EXTRA_CA_CERTS": "/tmp/node-ca-canary.pem",
+    "CLAUDE_CODE_OAUTH_TOKEN": "oauth-canary-789", "ANTHROPIC_AUTH_TOKEN": "auth-token-canary-012",
+}
 
 
 @pytest.fixture
@@ -50,6 +72,8 @@ def attacker_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.setenv(name, value)
         register_secret(value)
     monkeypatch.setenv("SOME_UNKNOWN_VARIABLE", "unknown-variable-canary")
+    for name, value in PREFIX_CANARIES.items():
+        monkeypatch.setenv(name, value)
     return SECRETS
 
 
@@ -102,8 +126,10 @@ async def test_bash_environment_holds_no_secret_and_nothing_off_the_allowlist(
             assert value not in r["content"], f"{name} visible to Bash via {r['input']}"
         assert "unknown-variable-canary" not in r["content"] and "SOME_UNKNOWN_VARIABLE" not in r["content"]
     names = {line.split("=", 1)[0] for line in env_out.splitlines() if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", line)}
-    off_list = sorted(n for n in names if not ALLOWED_NAMES.match(n))
+    off_list = sorted(names - ALLOWED_NAMES)
     assert off_list == [], off_list
+    for name, value in PREFIX_CANARIES.items():
+        assert all(value not in r["content"] for r in seen), name
     # Bash sees only a per-run gateway token; the gateway put the real key on the upstream call.
     token = re.search(r"^ANTHROPIC_API_KEY=(.*)$", env_out, re.MULTILINE)
     assert token and token.group(1).startswith("dsgw-")
@@ -159,12 +185,14 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
     os.link(outside, ws / "hard.txt")
     log_file = tmp_path / "data" / "temporal-server.log"  # a text file of the data dir
     log_file.write_text("datadir-canary\n")
-    _result, seen = await attack(contained, model, [
+    _result, by_bash = await attack(contained, model, [
         ("Bash", {"command": f"cat {netrc}"}),
         ("Bash", {"command": "cat ~/.netrc"}),
         ("Bash", {"command": f"cat {db}; ls {db.parent}"}),
         ("Bash", {"command": f"python3 -c \"print(open('{db}','rb').read())\""}),
         ("Bash", {"command": f"cat {victim} link/notes.txt"}),
+    ], ["compute"])
+    _result, by_tools = await attack(contained, model, [
         ("Read", {"file_path": str(netrc)}),
         ("Read", {"file_path": str(db)}),
         ("Read", {"file_path": str(log_file)}),
@@ -174,7 +202,8 @@ async def test_secrets_on_disk_are_unreadable_by_bash_and_by_read(
         ("Grep", {"pattern": "canary", "path": str(tmp_path)}),
         ("mcp__dayshift__read_memory", {"key": "plans"}),  # user B's memory key, through our own MCP tools
         ("mcp__dayshift__list_tasks", {"status": "all"}),
-    ], ["compute", "files"])
+    ], ["files"])  # (a task with compute gets no in-process file tools at all)
+    seen = by_bash + by_tools
     for r in seen:
         for canary in ("netrc-canary", "sqlite-row-canary", "workspace-canary", "hardlink-canary", "datadir-canary"):
             assert canary not in r["content"], (canary, r)
@@ -262,3 +291,87 @@ async def test_without_bwrap_a_compute_task_never_runs(
     assert not (ws / "ran-unsandboxed").exists() and not [r for r in model.tool_results.values() if r["tool"] == "Bash"]
     _probe_cache.clear()
     assert claude_processes() == []
+
+
+async def test_a_url_the_two_parsers_read_differently_never_reaches_loopback(
+        contained: ClaudeAgentRuntime, model: OfflineModel, loopback_service: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``http://127.0.0.1:PORT\\@example.com/``: example.com to Python's urlsplit, 127.0.0.1 to the CLI's WHATWG
+    parser. example.com is allowlisted and (faked here, there is no DNS) resolves to a public address."""
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def public_example(host: Any, port: Any, **kw: Any) -> Any:
+        if host == "example.com":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return await real_getaddrinfo(host, port, **kw)
+
+    monkeypatch.setattr(loop, "getaddrinfo", public_example)
+    tricks = [f"http://127.0.0.1:{loopback_service}\\@example.com/", f"http://2130706433:{loopback_service}/",
+              f"http://0x7f.1:{loopback_service}/", f"http://localhost.:{loopback_service}/"]
+    _result, seen = await attack(contained, model, [("WebFetch", {"url": u, "prompt": "show"}) for u in tricks],
+                                 ["http"])
+    for r in seen:
+        assert r["is_error"] and "loopback-history-canary" not in r["content"], r
+    reasons = [d["reason"] for d in await contained.store.audit.denials("UA") if d["tool"] == "WebFetch"]
+    assert len(reasons) == len(tricks) and "backslash" in reasons[0]
+
+
+async def test_the_symlink_race_has_no_parts_background_bash_and_file_tools_beside_bash(
+        contained: ClaudeAgentRuntime, model: OfflineModel) -> None:
+    """The race: a background Bash loop flips ``flip`` between an own file and another user's file while Read
+    (in the CLI process, outside the sandbox) opens it after the guard's check. Both halves are gone."""
+    victim = contained.workspace("UB", DAY, "vic001") / "notes.txt"
+    victim.write_text("race-canary of user B\n")
+    ws = contained.workspace("UA", DAY, "atk001")
+    (ws / "own.txt").write_text("own\n")
+    flipper = f"for i in $(seq 300); do ln -sfn {victim} flip; ln -sfn own.txt flip; done"
+    _result, seen = await attack(contained, model, [
+        ("Bash", {"command": flipper, "run_in_background": True}),
+        ("Read", {"file_path": "own.txt"}),
+        ("Read", {"file_path": "flip"}),
+        ("Bash", {"command": "cat own.txt"}),
+    ], ["compute", "files"])
+    assert seen[0]["is_error"] and "run_in_background" in seen[0]["content"]
+    assert all(r["is_error"] and "own" not in r["content"].split("\n")[0] for r in seen[1:3]), seen[1:3]
+    assert seen[3]["content"].strip().startswith("own")  # the files capability is served by Bash in the sandbox
+    for r in seen:
+        assert "race-canary" not in r["content"]
+    denied = [d for d in await contained.store.audit.denials("UA") if d["tool"] == "Bash"]
+    assert len(denied) == 1 and "run_in_background" in denied[0]["reason"]
+
+
+async def test_a_secret_in_the_agents_hands_is_redacted_in_output_progress_file_names_and_messages(
+        contained: ClaudeAgentRuntime, model: OfflineModel, tmp_path: Path) -> None:
+    """The agent makes token-shaped secrets (Bash assembles one, so the task text never holds it) and puts
+    them in its output, a progress note (heartbeat details, kept by Temporal), a file name (the artifact list,
+    also kept by Temporal) and a message to the user. None reaches the monitor, the result, the message or
+    SQLite."""
+    sent: list[tuple[str, str]] = []
+
+    async def send(user: str, text: str) -> None:
+        sent.append((user, text))
+
+    contained.send_message = send
+    made, note, message = "xoxb-cli-made-000777", "xoxb-cli-note-000888", "xoxb-cli-send-000999"
+    mon = monitor()
+    before = set(model.tool_results)
+    calls = [
+        ("Bash", {"command": "S=$(printf 'xoxb-%s' cli-made-000777); echo \"$S\" > leak.txt; "
+                             "touch \"$S.txt\"; cat leak.txt; ls"}),
+        ("mcp__dayshift__report_progress", {"percent": 30, "note": f"found {note}"}),
+        ("mcp__dayshift__send_message", {"text": f"here it is: {message}"}),
+    ]
+    result = await contained.run_task(req("Leak it " + script(*calls), ["compute", "notify"]), mon)
+    seen = [r for k, r in model.tool_results.items() if k not in before]
+    assert made in seen[0]["content"]  # the secret really was in the agent's hands
+    assert sent and sent[0][0] == "UA" and "here it is" in sent[0][1]
+    beats = mon._heartbeat.details  # type: ignore[attr-defined]
+    assert any(b.get("percent") == 30 for b in beats)
+    kept = [result.output, *result.artifacts, json.dumps(beats), json.dumps(sent), str(mon.note)]
+    raw = b"".join(p.read_bytes() for p in sorted((tmp_path / "data").glob("dayshift.db*")))
+    assert b"Leak it" in raw  # the transcript is in the file: the grep below can fail
+    for secret in (made, note, message):
+        assert all(secret not in text for text in kept), (secret, kept)
+        assert secret.encode() not in raw, secret
+    assert "[REDACTED].txt" in result.artifacts

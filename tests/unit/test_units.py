@@ -98,6 +98,8 @@ def test_render_text_matches_the_spec_format() -> None:
 def test_profiles() -> None:
     assert builtin_tools(["files"]) == ["Read", "Write", "Edit", "Glob", "Grep"]
     assert "Bash" in builtin_tools(["compute"]) and "WebFetch" in builtin_tools(["http"])
+    # Beside Bash, the in-process file tools go (Bash does their work inside the sandbox: no symlink race).
+    assert builtin_tools(["files", "compute"]) == ["Bash"] and "Read" not in allowed_tools(["compute", "research"])
     assert "mcp__dayshift__send_message" in allowed_tools(["notify"])
     assert "mcp__dayshift__send_message" not in allowed_tools(["files"])
     assert unknown_capabilities(["files", "teleport"]) == ["teleport"]
