@@ -52,6 +52,7 @@ from agents.guard import WorkspaceGuard
 from agents.profiles import allowed_tools, builtin_tools
 from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
+from storage.artifacts import ArtifactCaps
 from storage.ledger import BudgetExceeded
 from storage.redaction import redact
 from storage.store import Store
@@ -80,6 +81,8 @@ class AgentConfig:
     service_home: Path = field(default_factory=Path.home)
     # Largest number of model tokens one agent run may use through the gateway (None: only max_budget_usd).
     run_token_cap: int | None = None
+    # What of a workspace is kept for the report (issue 13): per-file size, files per day, types.
+    artifact_caps: ArtifactCaps = field(default_factory=ArtifactCaps)
 
 
 @dataclass
@@ -183,6 +186,9 @@ class ClaudeAgentRuntime:
         if ctx.completed_output is None and not artifacts:
             raise AgentFailure("executor stopped without calling complete_task or producing an artifact",
                                retryable=True, kind="Incomplete")
+        # Kept in the database now: the report may be delivered by a worker that never saw this disk.
+        await self.store.artifacts.collect(req.user_id, req.task_id, req.workflow_id, req.day, workspace, artifacts,
+                                           self.config.artifact_caps)
         usage = (outcome.result.usage or {}) if outcome.result else {}
         return ExecResult(output=redact(ctx.completed_output or f"Artifacts: {', '.join(artifacts)}"),
                           artifacts=artifacts,

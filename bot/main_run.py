@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -21,6 +22,7 @@ from bot.settings import Settings
 from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
 from bot.web.server import start_dashboard
+from storage.artifacts import purge_workspaces
 from storage.store import Store
 from workflows.models import StatusReport
 from workflows.notifier import NullNotifier
@@ -72,8 +74,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             notifier.on_change = home.request
             web = await start_dashboard(settings, control)  # None when DAYSHIFT_WEB_PORT=0
             app = create_app(slack, BotDeps(control=control, home=home, store=svc.store, web=web))
-            scheduler.add_job(_purge, "cron", hour=3, minute=17, args=[svc.store, settings.retention_days],
-                              id="retention")
+            scheduler.add_job(_purge, "cron", hour=3, minute=17,
+                              args=[svc.store, settings.retention_days, settings.data_dir], id="retention")
             scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier], id="redeliver")
             handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value(), web_client=slack)
             await handler.connect_async()
@@ -89,8 +91,12 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         scheduler.shutdown(wait=False)
 
 
-async def _purge(store: Store, keep_days: int) -> None:
-    removed = await store.history.purge(datetime.now(ZoneInfo("UTC")).date(), keep_days)
+async def _purge(store: Store, keep_days: int, data_dir: Path | None = None) -> None:
+    today = datetime.now(ZoneInfo("UTC")).date()
+    removed = await store.history.purge(today, keep_days)
+    await store.artifacts.purge(today, keep_days)
+    if data_dir is not None:  # executors' workspaces go with the history they belong to
+        await asyncio.to_thread(purge_workspaces, data_dir / "workspaces", today, keep_days)
     log.info("retention purge", extra={"event": "retention_purge", "data": {"removed": removed}})
 
 

@@ -106,7 +106,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             executor_model=settings.executor_model, base_url=base_url, api_key=api_key,
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
             daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
-            policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap),
+            policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap,
+            artifact_caps=settings.artifact_caps),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)

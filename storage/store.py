@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.artifacts import ArtifactRepository
 from storage.audit import AuditRepository
 from storage.db import Database
 from storage.escalations import EscalationRepository
@@ -29,6 +30,7 @@ class Store:
     ledger: LedgerRepository
     audit: AuditRepository
     sessions: SqliteSessionStore
+    artifacts: ArtifactRepository
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -44,6 +46,7 @@ class Store:
             ledger=LedgerRepository(db),
             audit=AuditRepository(db),
             sessions=SqliteSessionStore(db),
+            artifacts=ArtifactRepository(db),
         )
 
     async def close(self) -> None:

@@ -43,6 +43,7 @@ from workflows.models import (
 )
 from workflows.notifier import Notifier
 from workflows.records import brief, state_from_row, summary, to_row
+from workflows.report import attach_artifacts
 
 __all__ = ["ShiftActivities", "brief", "to_row"]
 
@@ -265,7 +266,8 @@ class ShiftActivities:
 
     async def _costed(self, report: StatusReport) -> StatusReport:
         """The report with the day's cost from the ledger: every agent run, including failed attempts, advice
-        and next steps, which the workflow's own sum does not see."""
+        and next steps, which the workflow's own sum does not see; and with each item's files."""
+        report = attach_artifacts(report, await self.store.artifacts.for_run(report.user_id, report.workflow_id))
         if await self.store.ledger.runs(report.user_id, report.day) == 0:
             return report  # no agent ran through the ledger (a skipped day, or agents that do not account)
         cost = await self.store.ledger.actual(report.user_id, report.day)
