@@ -49,6 +49,7 @@ from agents.env import agent_environment, write_launcher
 from agents.errors import classify, classify_result
 from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
+from agents.integrations import Integrations, sdk_server_config
 from agents.profiles import allowed_tools, builtin_tools
 from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
@@ -83,6 +84,8 @@ class AgentConfig:
     run_token_cap: int | None = None
     # What of a workspace is kept for the report (issue 13): per-file size, files per day, types.
     artifact_caps: ArtifactCaps = field(default_factory=ArtifactCaps)
+    # The deployment's MCP servers (integrations.toml), checked at start-up.
+    integrations: Integrations = field(default_factory=Integrations)
 
 
 @dataclass
@@ -108,6 +111,10 @@ class ClaudeAgentRuntime:
     def policy(self) -> ContainmentPolicy:
         return self.config.policy
 
+    @property
+    def integrations(self) -> Integrations:
+        return self.config.integrations
+
     async def aclose(self) -> None:
         if self._gateway is not None:
             await self._gateway.stop()
@@ -120,7 +127,9 @@ class ClaudeAgentRuntime:
         ctx.max_tasks = req.max_tasks
         digest = await history_digest(self.store, req.user_id, datetime.fromisoformat(req.day).date())
         tools = orchestrator_tools(ctx)
-        outcome = await self._run(ctx, f"plan:{req.workflow_id}", "orchestrator", prompts.plan_prompt(req, digest),
+        visible = self.config.integrations.visible_to(req.user_id)
+        outcome = await self._run(ctx, f"plan:{req.workflow_id}", "orchestrator",
+                                  prompts.plan_prompt(req, digest, visible),
                                   self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
         return PlanResult(tasks=ctx.drafts, summary=outcome.text[:500], cost_usd=_cost(outcome))
 
@@ -156,10 +165,19 @@ class ClaudeAgentRuntime:
         async def record_denial(tool: str, reason: str) -> None:
             await self.store.audit.record_denial(req.user_id, req.task_id, tool, reason)
 
-        guard = WorkspaceGuard(workspace, allowed, record_denial, allowed_domains=self._domains(req.capabilities))
+        servers = [s for s in self.config.integrations.for_capabilities(req.capabilities) if s.allowed_for(req.user_id)]
+        guard = WorkspaceGuard(workspace, allowed, record_denial, allowed_domains=self._domains(req.capabilities),
+                               allowed_prefixes=[s.tool_prefix for s in servers])
         options = self._options(prompts.EXECUTOR, self.config.executor_model,
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
+        # Launchers of the task's MCP servers (their secrets inside), in a private folder Bash cannot read.
+        launchers = Path(tempfile.mkdtemp(prefix="mcp-", dir=self._config_root()))
+        for s in servers:
+            options.mcp_servers[s.name] = sdk_server_config(s, launchers)  # type: ignore[index,assignment]
+            options.allowed_tools.append(f"mcp__{s.name}")
+        capabilities = {s.capability: s.description for s in servers}
+        prompt = prompts.execute_prompt(req, str(workspace), capabilities)
         scratch = Path(tempfile.mkdtemp(prefix="ds-", dir=_scratch_root()))
         if "Bash" in builtin_tools(req.capabilities):  # the sandbox covers Bash only; others skip its start-up cost
             options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
@@ -170,17 +188,17 @@ class ClaudeAgentRuntime:
         options.resume = monitor.resume_session_id
         key = f"exec:{req.task_id}:r{req.round}:{monitor.resume_session_id or 'new'}:{datetime.now(UTC).isoformat()}"
         try:
-            outcome = await self._run(ctx, key, "executor", prompts.execute_prompt(req, str(workspace)), options,
-                                      monitor=monitor)
+            outcome = await self._run(ctx, key, "executor", prompt, options, monitor=monitor)
         except AgentFailure as failure:
             if options.resume and "conversation" in failure.message.lower():
                 options.resume = None  # the stored session is gone: start over rather than fail
-                outcome = await self._run(ctx, key + ":fresh", "executor", prompts.execute_prompt(req, str(workspace)),
-                                          options, monitor=monitor)
+                outcome = await self._run(ctx, key + ":fresh", "executor", prompt, options,
+                                          monitor=monitor)
             else:
                 raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(launchers, ignore_errors=True)
         artifacts = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*")
                            if p.is_file() and p.relative_to(workspace).parts[0] not in _NOT_ARTIFACTS)
         if ctx.completed_output is None and not artifacts:
@@ -205,7 +223,8 @@ class ClaudeAgentRuntime:
 
     def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
         return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
-                            deadline=deadline, send_message=self.send_message, policy=self.config.policy)
+                            deadline=deadline, send_message=self.send_message, policy=self.config.policy,
+                            integrations=self.config.integrations)
 
     def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
         return self.config.policy.http_allowed_domains if "http" in capabilities else ()

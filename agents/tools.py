@@ -17,6 +17,7 @@ from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
 from claude_agent_sdk.types import McpSdkServerConfig
 
 from agents.contracts import RunMonitor, TaskDraft
+from agents.integrations import Integrations
 from agents.profiles import unknown_capabilities
 from agents.sandbox import ContainmentPolicy, capability_problem
 from storage.memory import MAX_VALUE
@@ -46,6 +47,7 @@ class AgentContext:
     completed_output: str | None = None
     send_message: SendMessage | None = None
     policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
+    integrations: Integrations = field(default_factory=Integrations)
 
 
 def _ok(payload: object) -> dict[str, Any]:
@@ -113,9 +115,10 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
             return _err("description is empty")
         if len(description) > 2000:
             return _err("description is longer than 2000 characters")
-        unknown = unknown_capabilities(capabilities)
+        unknown = [c for c in unknown_capabilities(capabilities) if c not in ctx.integrations.visible_to(ctx.user_id)]
         if unknown:
-            return _err(f"unknown capabilities {unknown}; use files, http, compute, notify or research")
+            extra = "".join(f", {c}" for c in ctx.integrations.visible_to(ctx.user_id))
+            return _err(f"unknown capabilities {unknown}; use files, http, compute, notify, research{extra}")
         problem = await capability_problem(capabilities, ctx.policy)
         if problem:
             return _err(f"cannot create this task here: {problem}. Choose other capabilities.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from agents.integrations import IntegrationConfigError, Integrations, deployment_integrations
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
 from agents.sandbox import ContainmentPolicy
@@ -50,6 +52,18 @@ def containment_policy(settings: Settings) -> ContainmentPolicy:
                              disabled_capabilities=settings.disabled_capabilities,
                              deny_read=(str(Path(".env").resolve()), *(f"{db}{suffix}" for suffix in
                                                                        ("", "-wal", "-shm", "-journal"))))
+
+
+def load_integrations_or_exit(settings: Settings) -> Integrations:
+    """The deployment's MCP servers; a bad file stops start-up with the file and line (issue 13)."""
+    try:
+        found = deployment_integrations(settings.integrations_file, settings.data_dir, os.environ)
+    except IntegrationConfigError as exc:
+        raise SystemExit(f"integrations: {exc}") from exc
+    for server in found.servers.values():
+        for value in server.env.values():
+            register_secret(value)  # masked wherever it might surface (logs, Slack, stored agent text)
+    return found
 
 
 def register_secrets(settings: Settings) -> None:
@@ -91,6 +105,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
                         with_worker: bool = True, stale_after: float = 300.0,
                         offline_pace: float = 0.0) -> AsyncIterator[Services]:
     register_secrets(settings)
+    integrations = load_integrations_or_exit(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
     notifier = make_notifier(store)
@@ -107,7 +122,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
             daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
             policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap,
-            artifact_caps=settings.artifact_caps),
+            artifact_caps=settings.artifact_caps, integrations=integrations),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)

@@ -186,3 +186,7 @@ class Settings(BaseSettings):
 
         return ArtifactCaps(max_bytes=self.artifact_max_bytes, max_files=self.artifact_max_files,
                             types=frozenset(k for k in self.artifact_types_csv.split(",") if k))
+
+    # ---- integrations (issue 13): the deployment's MCP servers ---------------------------------------
+    # A TOML file of [servers.<name>] tables; unset: <data dir>/integrations.toml when it exists.
+    integrations_file: Path | None = Field(None, validation_alias="DAYSHIFT_INTEGRATIONS")

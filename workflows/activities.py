@@ -28,6 +28,7 @@ from agents.contracts import (
     ReviewRequest,
     ReviewResult,
 )
+from agents.integrations import integrations_of
 from agents.profiles import unknown_capabilities
 from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
@@ -167,11 +168,12 @@ class ShiftActivities:
         except BudgetExceeded as exc:
             spent = str(exc)
         results = []
+        integrations = integrations_of(self.agents)
         for t in inp.tasks:
             unknown = unknown_capabilities(t.capabilities)
-            if unknown:
-                results.append(Validation(task_id=t.task_id, ok=False,
-                                          reason=f"unknown capability: {', '.join(unknown)}"))
+            if unknown and (problem := await integrations.start_problem(unknown, inp.user_id)):
+                # "Required tools available": an integration that is missing or down keeps the task waiting.
+                results.append(Validation(task_id=t.task_id, ok=False, reason=problem))
             elif not t.description.strip():
                 results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
             elif problem := await capability_problem(t.capabilities, containment_of(self.agents)):
