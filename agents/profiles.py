@@ -4,7 +4,7 @@ from __future__ import annotations
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "files": ("Read", "Write", "Edit", "Glob", "Grep"),
-    "http": ("WebFetch",),
+    "http": ("WebFetch", "mcp__dayshift__http_request"),
     "compute": ("Bash",),
     "notify": ("mcp__dayshift__send_message",),
     "research": ("Read", "Glob", "Grep"),

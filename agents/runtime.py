@@ -49,6 +49,7 @@ from agents.env import agent_environment, write_launcher
 from agents.errors import classify, classify_result
 from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
+from agents.http_tool import HttpTool
 from agents.integrations import Integrations, sdk_server_config
 from agents.profiles import allowed_tools, builtin_tools
 from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
@@ -86,6 +87,8 @@ class AgentConfig:
     artifact_caps: ArtifactCaps = field(default_factory=ArtifactCaps)
     # The deployment's MCP servers (integrations.toml), checked at start-up.
     integrations: Integrations = field(default_factory=Integrations)
+    # Dayshift's own http_request tool (allowlist, pinned addresses, per-host credentials); None: not offered.
+    http_tool: HttpTool | None = None
 
 
 @dataclass
@@ -224,7 +227,7 @@ class ClaudeAgentRuntime:
     def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
         return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
                             deadline=deadline, send_message=self.send_message, policy=self.config.policy,
-                            integrations=self.config.integrations)
+                            integrations=self.config.integrations, http=self.config.http_tool)
 
     def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
         return self.config.policy.http_allowed_domains if "http" in capabilities else ()

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
 from claude_agent_sdk.types import McpSdkServerConfig
 
 from agents.contracts import RunMonitor, TaskDraft
+from agents.http_tool import HttpRefused, HttpTool
 from agents.integrations import Integrations
 from agents.profiles import unknown_capabilities
 from agents.sandbox import ContainmentPolicy, capability_problem
@@ -48,6 +50,7 @@ class AgentContext:
     send_message: SendMessage | None = None
     policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
     integrations: Integrations = field(default_factory=Integrations)
+    http: HttpTool | None = None
 
 
 def _ok(payload: object) -> dict[str, Any]:
@@ -178,7 +181,27 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         await ctx.store.audit.record_tool_result(key, ctx.user_id, "send_message", "sent")
         return _ok("sent")
 
-    return [report_progress, complete_task, send_message, *shared_tools(ctx)]
+    @tool("http_request", "Call an HTTP API on the deployment's allowed domains. method: GET, POST, PUT, PATCH or "
+          "DELETE; url; headers (object, optional); json (any, optional) or body (text, optional). Credentials are "
+          "added for you: never ask for them.", {"method": str, "url": str, "headers": dict, "json": dict, "body": str})
+    async def http_request(args: dict[str, Any]) -> dict[str, Any]:
+        if ctx.http is None:
+            return _err("http_request is not available in this deployment")
+        headers = args.get("headers") or {}
+        if not isinstance(headers, dict):
+            return _err("headers must be an object of header names to values")
+        try:
+            result = await ctx.http.request(str(args.get("method") or "GET"), str(args.get("url") or ""),
+                                            headers={str(k): str(v) for k, v in headers.items()},
+                                            json_body=args.get("json"),
+                                            text_body=str(args["body"]) if args.get("body") is not None else None)
+        except HttpRefused as exc:
+            return _err(f"refused: {exc}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _err(f"request failed: {redact(str(exc))[:300] or type(exc).__name__}")
+        return _ok(result.as_tool_text())
+
+    return [report_progress, complete_task, send_message, http_request, *shared_tools(ctx)]
 
 
 def server(tools: list[SdkMcpTool[Any]]) -> McpSdkServerConfig:

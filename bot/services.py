@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from agents.http_tool import HttpTool, parse_credentials
 from agents.integrations import IntegrationConfigError, Integrations, deployment_integrations
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
@@ -66,6 +67,24 @@ def load_integrations_or_exit(settings: Settings) -> Integrations:
     return found
 
 
+def http_tool_or_exit(settings: Settings) -> HttpTool | None:
+    """The executors' http_request tool; None when no domain is allowed (the http capability is then refused)."""
+    if not settings.http_allowed_domains:
+        return None
+    raw = settings.http_credentials.get_secret_value() if settings.http_credentials else ""
+    try:
+        credentials = parse_credentials(raw, settings.http_allowed_domains)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    for headers in credentials.values():
+        for value in headers.values():
+            register_secret(value)
+            if " " in value:  # "Bearer <token>": the token alone is masked too
+                register_secret(value.split(" ", 1)[1])
+    return HttpTool(allowed_domains=settings.http_allowed_domains, credentials=credentials,
+                    max_bytes=settings.http_max_response_bytes)
+
+
 def register_secrets(settings: Settings) -> None:
     for secret in (settings.slack_bot_token, settings.slack_app_token, settings.anthropic_api_key,
                    settings.temporal_api_key):
@@ -106,6 +125,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
                         offline_pace: float = 0.0) -> AsyncIterator[Services]:
     register_secrets(settings)
     integrations = load_integrations_or_exit(settings)
+    http_tool = http_tool_or_exit(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
     notifier = make_notifier(store)
@@ -122,7 +142,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
             daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
             policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap,
-            artifact_caps=settings.artifact_caps, integrations=integrations),
+            artifact_caps=settings.artifact_caps, integrations=integrations, http_tool=http_tool),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)

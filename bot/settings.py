@@ -190,3 +190,8 @@ class Settings(BaseSettings):
     # ---- integrations (issue 13): the deployment's MCP servers ---------------------------------------
     # A TOML file of [servers.<name>] tables; unset: <data dir>/integrations.toml when it exists.
     integrations_file: Path | None = Field(None, validation_alias="DAYSHIFT_INTEGRATIONS")
+    # http_request credentials Dayshift adds per host (the model never sees them): a JSON object
+    # {"api.example.com": {"Authorization": "Bearer ..."}}; every host must be in DAYSHIFT_HTTP_ALLOWED_DOMAINS.
+    http_credentials: SecretStr | None = Field(None, validation_alias="DAYSHIFT_HTTP_CREDENTIALS")
+    http_max_response_bytes: int = Field(200_000, ge=1_000, le=5_000_000,
+                                         validation_alias="DAYSHIFT_HTTP_MAX_RESPONSE_BYTES")
