@@ -8,6 +8,8 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "compute": ("Bash",),
     "notify": ("mcp__dayshift__send_message",),
     "research": ("Read", "Glob", "Grep"),
+    # A per-user scratch SQLite database kept across days (agents/integrations_db.py), never the application's.
+    "database": ("mcp__dayshift__db_query", "mcp__dayshift__db_execute"),
 }
 
 ALWAYS = (

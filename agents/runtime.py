@@ -51,6 +51,7 @@ from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
 from agents.http_tool import HttpTool
 from agents.integrations import Integrations, sdk_server_config
+from agents.integrations_db import ScratchDatabases
 from agents.profiles import allowed_tools, builtin_tools
 from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
@@ -227,7 +228,8 @@ class ClaudeAgentRuntime:
     def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
         return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
                             deadline=deadline, send_message=self.send_message, policy=self.config.policy,
-                            integrations=self.config.integrations, http=self.config.http_tool)
+                            integrations=self.config.integrations, http=self.config.http_tool,
+                            scratch=ScratchDatabases(self.config.data_dir / "scratch-db"))
 
     def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
         return self.config.policy.http_allowed_domains if "http" in capabilities else ()
