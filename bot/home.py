@@ -40,7 +40,8 @@ class HomePublisher:
         next_start = await self.control.next_start_slack(user)
         stats = await user_stats_line(store, user_id, today)
         files = await store.artifacts.for_day(user_id, today.isoformat())
-        return home_view(user, state, waiting, report, days, cats, next_start, stats, artifacts=files)
+        email = await store.email_reports.latest(user_id)
+        return home_view(user, state, waiting, report, days, cats, next_start, stats, artifacts=files, email=email)
 
     async def publish(self, user_id: str) -> None:
         try:

@@ -16,6 +16,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.app import create_app
 from bot.control import ShiftControl
 from bot.deps import BotDeps
+from bot.email_report import email_reporter
 from bot.home import HomePublisher
 from bot.services import open_services
 from bot.settings import Settings
@@ -61,7 +62,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     notifiers: list[SlackNotifier] = []
 
     def make_notifier(store: Store) -> SlackNotifier:
-        notifiers.append(SlackNotifier(slack, store))
+        notifiers.append(SlackNotifier(slack, store, email=email_reporter(settings, store)))
         return notifiers[-1]
 
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
@@ -110,7 +111,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     def make_notifier(store: Store) -> SlackNotifier | NullNotifier:
         if settings.slack_bot_token is None:
             return NullNotifier()
-        return SlackNotifier(web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url), store)
+        return SlackNotifier(web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url), store,
+                             email=email_reporter(settings, store))
 
     async with open_services(settings, make_notifier):
         log.info("dayshift worker running", extra={"event": "worker_started"})

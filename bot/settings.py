@@ -195,3 +195,17 @@ class Settings(BaseSettings):
     http_credentials: SecretStr | None = Field(None, validation_alias="DAYSHIFT_HTTP_CREDENTIALS")
     http_max_response_bytes: int = Field(200_000, ge=1_000, le=5_000_000,
                                          validation_alias="DAYSHIFT_HTTP_MAX_RESPONSE_BYTES")
+
+    # ---- integrations (issue 13): the e-mail copy of the report ----------------------------------------
+    # smtp://user:password@host:587?from=dayshift@example.com (smtps:// for TLS; starttls=1 to require it).
+    smtp_url: SecretStr | None = Field(None, validation_alias="DAYSHIFT_SMTP_URL")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: SecretStr | None) -> SecretStr | None:
+        from bot.email_report import parse_smtp_url
+
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_smtp_url(value.get_secret_value())
+        return value

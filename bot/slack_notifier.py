@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import dicts, escalation_blocks, escape, progress_blocks, report_blocks, report_text, slack_time
+from bot.email_report import EmailReporter
 from storage.models import Artifact, SlackPost
 from storage.store import Store
 from workflows.models import DayState, StatusReport, TaskState
@@ -47,8 +48,9 @@ class _Failed(dict[str, Any]):
 
 class SlackNotifier:
     def __init__(self, client: AsyncWebClient, store: Store, *, native_plan: bool = True,
-                 lookup_delays: tuple[float, ...] = LOOKUP_DELAYS) -> None:
+                 lookup_delays: tuple[float, ...] = LOOKUP_DELAYS, email: EmailReporter | None = None) -> None:
         self.client = client
+        self.email = email  # the e-mail copy of the report (DAYSHIFT_SMTP_URL), for users who gave an address
         self.store = store
         self.native_plan = native_plan
         self.lookup_delays = lookup_delays
@@ -198,6 +200,8 @@ class SlackNotifier:
         outcome = f"{len(report.completed)}/{report.total_generated} completed" if not report.skipped_reason \
             else "skipped"
         await self._edit(channel, thread_ts, f"🧵 <@{report.user_id}>'s Dayshift for {report.day} — done: {outcome}")
+        if self.email is not None:
+            await self.email.send_report(report)  # once per day; a failure is recorded for Home, never raised
         if await self.upload_artifacts(report.user_id, report.workflow_id, channel, thread_ts):
             # Slack refused a file the report named as uploaded: say so where the user reads it.
             report = attach_artifacts(report, await self.store.artifacts.for_run(report.user_id, report.workflow_id))

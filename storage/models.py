@@ -199,6 +199,19 @@ class Artifact(Row):
     created_at: str
 
 
+class EmailReport(Row):
+    """The e-mail copy of one day's report; ``status`` is sending, sent or failed (``error`` says why)."""
+
+    user_id: str
+    workflow_id: str
+    day: str
+    address: str
+    message_id: str
+    status: str
+    error: str | None = None
+    updated_at: str
+
+
 def human_size(size: int) -> str:
     for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
         if size >= scale:

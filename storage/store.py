@@ -8,6 +8,7 @@ from pathlib import Path
 from storage.artifacts import ArtifactRepository
 from storage.audit import AuditRepository
 from storage.db import Database
+from storage.email_reports import EmailReportRepository
 from storage.escalations import EscalationRepository
 from storage.history import HistoryRepository
 from storage.ledger import LedgerRepository
@@ -31,6 +32,7 @@ class Store:
     audit: AuditRepository
     sessions: SqliteSessionStore
     artifacts: ArtifactRepository
+    email_reports: EmailReportRepository
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -47,6 +49,7 @@ class Store:
             audit=AuditRepository(db),
             sessions=SqliteSessionStore(db),
             artifacts=ArtifactRepository(db),
+            email_reports=EmailReportRepository(db),
         )
 
     async def close(self) -> None:

@@ -20,3 +20,17 @@ CREATE TABLE artifacts (
 );
 CREATE INDEX ix_artifacts_run ON artifacts(user_id, workflow_id);
 CREATE INDEX ix_artifacts_day ON artifacts(user_id, day);
+
+-- The e-mail copy of a day's report: one row per day, written before sending (with the Message-ID the
+-- message will carry, so a resend after a crash is the same message) and marked sent or failed after.
+CREATE TABLE email_reports (
+    user_id      TEXT NOT NULL,
+    workflow_id  TEXT NOT NULL,
+    day          TEXT NOT NULL,
+    address      TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    error        TEXT,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (user_id, workflow_id)
+);
