@@ -65,13 +65,14 @@ def plan_prompt(req: PlanRequest, digest: str, capabilities: dict[str, str] | No
             f"History and shared memory:\n{untrusted('history and memory', digest)}")
 
 
-def review_prompt(req: ReviewRequest) -> str:
+def review_prompt(req: ReviewRequest, capabilities: dict[str, str] | None = None) -> str:
     tasks = "\n".join(f"- {t.short_id} [{t.status}] {' '.join(t.description[:120].split())}"
                       + (f" ({' '.join(t.note[:300].split())})" if t.note else "") for t in req.tasks)
     happened = "\n".join(f"- {' '.join(h[:300].split())}" for h in req.happened)
     return (f"[dayshift:review]\nUser: {req.user_id}\nDay: {req.day}\nNow: {req.now}\nDeadline: {req.deadline}\n"
             f"Checkpoint review. Since the last checkpoint:\n{untrusted('events', happened)}\n\n"
             f"Tasks:\n{untrusted('tasks', tasks)}\n\n"
+            f"{_integrations(capabilities or {})}"
             f"You may create up to {req.can_add} new task(s) with create_task if there is time. "
             "End your answer with one line 'RETRY: <ids>' naming failed or blocked tasks worth another try "
             "(or 'RETRY: none').")

@@ -142,7 +142,8 @@ class ClaudeAgentRuntime:
         ctx.max_tasks = req.can_add
         tools = orchestrator_tools(ctx)
         key = f"review:{req.workflow_id}:{req.now}"
-        outcome = await self._run(ctx, key, "orchestrator", prompts.review_prompt(req),
+        prompt = prompts.review_prompt(req, self.config.integrations.visible_to(req.user_id))
+        outcome = await self._run(ctx, key, "orchestrator", prompt,
                                   self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
         retry: list[str] = []
         match = _RETRY.search(outcome.text)

@@ -96,6 +96,7 @@ async def _purge(store: Store, keep_days: int, data_dir: Path | None = None) -> 
     today = datetime.now(ZoneInfo("UTC")).date()
     removed = await store.history.purge(today, keep_days)
     await store.artifacts.purge(today, keep_days)
+    await store.email_reports.purge(today, keep_days)
     if data_dir is not None:  # executors' workspaces go with the history they belong to
         await asyncio.to_thread(purge_workspaces, data_dir / "workspaces", today, keep_days)
     log.info("retention purge", extra={"event": "retention_purge", "data": {"removed": removed}})
