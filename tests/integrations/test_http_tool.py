@@ -164,3 +164,19 @@ async def test_the_production_resolver_checks_what_the_system_resolves(store: St
     tool = HttpTool(allowed_domains=(host,))
     seen, error = await call(store, tool, method="GET", url=f"http://{host}/")
     assert error and f"{host} resolves to" in seen and "loopback, private or metadata" in seen
+
+
+async def test_one_lookup_per_hop_so_a_rebinding_name_cannot_switch_address(partner: Partner, tool: HttpTool,
+                                                                              store: Store) -> None:
+    """A name that answers a public address first and the metadata address after: the connection uses the
+    address that was checked (a second look-up by the HTTP client would have been the rebinding hole)."""
+    answers = [[(PUBLIC, "127.0.0.1")], [("169.254.169.254", "169.254.169.254")]]
+    calls: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[Resolved]:
+        calls.append(host)
+        return answers[min(len(calls) - 1, 1)]
+
+    tool.resolver = rebinding
+    seen, error = await call(store, tool, method="GET", url=f"http://api.partner.test:{partner.port}/data")
+    assert not error and json.loads(seen)["status"] == 200 and calls == ["api.partner.test"]

@@ -216,3 +216,37 @@ def test_a_stdio_server_gets_its_own_secrets_and_nothing_else_of_the_worker(tmp_
                           env={"ANTHROPIC_API_KEY": "dsgw-cli-token", "PATH": "/usr/bin:/bin"}).stdout
     assert f"TOKEN={SECRET}" in seen.splitlines()
     assert "xoxb-worker-secret" not in seen and "dsgw-cli-token" not in seen
+
+
+@pytest.mark.cli
+async def test_a_whole_day_plans_runs_and_delivers_the_changelog(ts_env: WorkflowEnvironment, store: Store,
+                                                                 tmp_path: Path) -> None:
+    """The workflow on the time-skipping server, the real CLI and offline model, the real git server, the real
+    SlackNotifier and fake Slack: the executor activity keeps CHANGELOG.md in the database, the report's
+    delivery shares it into the day's thread."""
+    repo = _repo(tmp_path)
+    integrations = Integrations(servers={"git": Integration(
+        name="git", capability="git", description=f"Read the team repository history (repo_path={repo})",
+        command=[GIT_SERVER, "--repository", str(repo)])})
+    slack = await FakeSlack().start()
+    async with OfflineModel() as model:
+        runtime = ClaudeAgentRuntime(store, AgentConfig(data_dir=tmp_path / "data", base_url=model.base_url,
+                                                        api_key="offline-test-key", integrations=integrations))
+        try:
+            notifier = SlackNotifier(web_client("xoxb-test-token", slack.api_url), store)
+            report = await run_day(ts_env, store, runtime, notifier,  # type: ignore[arg-type]
+                                   day_input(max_tasks=1, timezone="UTC"))
+            assert [i.description for i in report.completed] == [CHANGELOG_TASK]
+            run = await store.runs.get("U1", f"day-U1-{DAY}")
+            assert run is not None and run.thread_ts and run.report_json
+            [done] = StatusReport.model_validate_json(run.report_json).completed  # the saved report names it
+            assert done.artifacts == ["CHANGELOG.md"]
+            [shared] = slack.thread_files(run.thread_ts)
+            assert shared["name"] == "CHANGELOG.md"
+            assert shared["content"].decode() == ("# Changelog\n\n- Speed up search\n- Fix crash on empty cart\n"
+                                                  "- Add login page\n")
+            report_msg = next(m for m in slack.messages if m["ts"] == run.report_ts)
+            assert "CHANGELOG.md" in json.dumps(report_msg["blocks"])
+        finally:
+            await runtime.aclose()
+            await slack.stop()
