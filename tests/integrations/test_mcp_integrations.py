@@ -250,3 +250,19 @@ async def test_a_whole_day_plans_runs_and_delivers_the_changelog(ts_env: Workflo
         finally:
             await runtime.aclose()
             await slack.stop()
+
+
+async def test_create_task_accepts_an_integration_capability_only_for_its_users(store: Store) -> None:
+    from agents.tools import AgentContext, orchestrator_tools
+
+    git = Integrations(servers={"git": Integration(name="git", capability="git", description="repo",
+                                                   command=["mcp-server-git"], users=["U1"])})
+    results = {}
+    for user in ("U1", "U2"):
+        ctx = AgentContext(store=store, user_id=user, workflow_id="w", day=DAY, agent_id="orchestrator-w",
+                           deadline="", integrations=git)
+        [create] = [t.handler for t in orchestrator_tools(ctx) if t.name == "create_task"]
+        out = await create({"description": "changelog", "capabilities": ["git", "files"], "category": "docs"})
+        results[user] = (bool(out.get("is_error")), out["content"][0]["text"], [d.capabilities for d in ctx.drafts])
+    assert results["U1"] == (False, "task 1 created", [["git", "files"]])
+    assert results["U2"][0] and "unknown capabilities ['git']" in results["U2"][1] and results["U2"][2] == []
