@@ -32,6 +32,8 @@ from agents.env import agent_environment, write_launcher
 from agents.profiles import PROFILES
 
 _NAME = r"^[a-z][a-z0-9_-]{0,30}$"
+# No "_" in a server name: tools are mcp__<server>__<tool>, and "git_" would otherwise share git's prefix.
+_SERVER = r"^[a-z][a-z0-9-]{0,30}$"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 PROBE_TTL = 60.0
 
@@ -43,7 +45,7 @@ class IntegrationConfigError(ValueError):
 class Integration(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=_SERVER)
     capability: str = Field(pattern=_NAME)
     description: str = Field(min_length=1, max_length=200)
     command: list[str] | None = None

@@ -66,6 +66,7 @@ def test_a_good_file_loads_and_expands_secrets(tmp_path: Path) -> None:
      "${DS_MISSING}, which is not set"),
     ('[servers.git]\ncapability = "files"\ndescription = "d"\ncommand = ["x"]\n', 1, "built in"),
     ('title = "x"\n[servers.git]\n', 1, "unknown key 'title'"),
+    ('[servers.git_]\ncapability = "git"\ndescription = "d"\ncommand = ["x"]\n', 1, "servers.git_.name"),
     ('[servers.git]\ncapability = "git"\ndescription = "d"\ncommand = []\n', 4, "command is empty"),
 ])
 def test_bad_config_names_the_line(tmp_path: Path, body: str, line: int, words: str) -> None:
