@@ -29,9 +29,11 @@ DenialSink = Callable[[str, str], Awaitable[None]]
 
 class WorkspaceGuard:
     def __init__(self, workspace: Path, allowed: list[str], on_denial: DenialSink | None = None, *,
-                 allowed_domains: Iterable[str] = ()) -> None:
+                 allowed_domains: Iterable[str] = (), allowed_prefixes: Iterable[str] = ()) -> None:
         self.workspace = workspace.resolve()
         self.allowed = set(allowed)
+        # Every tool of the task's integration servers (``mcp__<server>__``), and no other server's.
+        self.allowed_prefixes = tuple(allowed_prefixes)
         self.allowed_domains = tuple(allowed_domains)
         self.on_denial = on_denial
         self.denials: list[tuple[str, str]] = []
@@ -53,7 +55,7 @@ class WorkspaceGuard:
 
     async def check(self, tool: str, args: dict[str, Any]) -> str | None:
         """None if allowed, else the reason for the denial."""
-        if tool not in self.allowed:
+        if tool not in self.allowed and not (self.allowed_prefixes and tool.startswith(self.allowed_prefixes)):
             return f"tool {tool} is not in this task's capability profile"
         if tool in FILE_TOOLS:
             for key in PATH_KEYS:

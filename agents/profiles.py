@@ -4,10 +4,12 @@ from __future__ import annotations
 
 PROFILES: dict[str, tuple[str, ...]] = {
     "files": ("Read", "Write", "Edit", "Glob", "Grep"),
-    "http": ("WebFetch",),
+    "http": ("WebFetch", "mcp__dayshift__http_request"),
     "compute": ("Bash",),
     "notify": ("mcp__dayshift__send_message",),
     "research": ("Read", "Glob", "Grep"),
+    # A per-user scratch SQLite database kept across days (agents/integrations_db.py), never the application's.
+    "database": ("mcp__dayshift__db_query", "mcp__dayshift__db_execute"),
 }
 
 ALWAYS = (

@@ -50,9 +50,13 @@ from agents.env import agent_environment, write_launcher
 from agents.errors import classify, classify_result
 from agents.gateway import ModelGateway
 from agents.guard import WorkspaceGuard
+from agents.http_tool import HttpTool
+from agents.integrations import Integrations, sdk_server_config
+from agents.integrations_db import ScratchDatabases
 from agents.profiles import allowed_tools, builtin_tools
 from agents.sandbox import SHARED_TEMP, ContainmentPolicy, sandbox_settings
 from agents.tools import AgentContext, SendMessage, executor_tools, orchestrator_tools, server, tool_names
+from storage.artifacts import ArtifactCaps
 from storage.ledger import BudgetExceeded
 from storage.redaction import redact
 from storage.store import Store
@@ -81,6 +85,12 @@ class AgentConfig:
     service_home: Path = field(default_factory=Path.home)
     # Largest number of model tokens one agent run may use through the gateway (None: only max_budget_usd).
     run_token_cap: int | None = None
+    # What of a workspace is kept for the report (issue 13): per-file size, files per day, types.
+    artifact_caps: ArtifactCaps = field(default_factory=ArtifactCaps)
+    # The deployment's MCP servers (integrations.toml), checked at start-up.
+    integrations: Integrations = field(default_factory=Integrations)
+    # Dayshift's own http_request tool (allowlist, pinned addresses, per-host credentials); None: not offered.
+    http_tool: HttpTool | None = None
 
 
 @dataclass
@@ -106,6 +116,10 @@ class ClaudeAgentRuntime:
     def policy(self) -> ContainmentPolicy:
         return self.config.policy
 
+    @property
+    def integrations(self) -> Integrations:
+        return self.config.integrations
+
     async def aclose(self) -> None:
         if self._gateway is not None:
             await self._gateway.stop()
@@ -118,7 +132,9 @@ class ClaudeAgentRuntime:
         ctx.max_tasks = req.max_tasks
         digest = await history_digest(self.store, req.user_id, datetime.fromisoformat(req.day).date())
         tools = orchestrator_tools(ctx)
-        outcome = await self._run(ctx, f"plan:{req.workflow_id}", "orchestrator", prompts.plan_prompt(req, digest),
+        visible = self.config.integrations.visible_to(req.user_id)
+        outcome = await self._run(ctx, f"plan:{req.workflow_id}", "orchestrator",
+                                  prompts.plan_prompt(req, digest, visible),
                                   self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
         return PlanResult(tasks=ctx.drafts, summary=outcome.text[:500], cost_usd=_cost(outcome))
 
@@ -127,7 +143,8 @@ class ClaudeAgentRuntime:
         ctx.max_tasks = req.can_add
         tools = orchestrator_tools(ctx)
         key = f"review:{req.workflow_id}:{req.now}"
-        outcome = await self._run(ctx, key, "orchestrator", prompts.review_prompt(req),
+        prompt = prompts.review_prompt(req, self.config.integrations.visible_to(req.user_id))
+        outcome = await self._run(ctx, key, "orchestrator", prompt,
                                   self._options(prompts.ORCHESTRATOR, self.config.orchestrator_model, tools, [], ctx))
         retry: list[str] = []
         match = _RETRY.search(outcome.text)
@@ -154,10 +171,19 @@ class ClaudeAgentRuntime:
         async def record_denial(tool: str, reason: str) -> None:
             await self.store.audit.record_denial(req.user_id, req.task_id, tool, reason)
 
-        guard = WorkspaceGuard(workspace, allowed, record_denial, allowed_domains=self._domains(req.capabilities))
+        servers = [s for s in self.config.integrations.for_capabilities(req.capabilities) if s.allowed_for(req.user_id)]
+        guard = WorkspaceGuard(workspace, allowed, record_denial, allowed_domains=self._domains(req.capabilities),
+                               allowed_prefixes=[s.tool_prefix for s in servers])
         options = self._options(prompts.EXECUTOR, self.config.executor_model,
                                 [t for t in tools if f"mcp__dayshift__{t.name}" in allowed],
                                 builtin_tools(req.capabilities), ctx, cwd=workspace, guard=guard)
+        # Launchers of the task's MCP servers (their secrets inside), in a private folder Bash cannot read.
+        launchers = Path(tempfile.mkdtemp(prefix="mcp-", dir=self._config_root()))
+        for s in servers:
+            options.mcp_servers[s.name] = sdk_server_config(s, launchers)  # type: ignore[index,assignment]
+            options.allowed_tools.append(f"mcp__{s.name}")
+        capabilities = {s.capability: s.description for s in servers}
+        prompt = prompts.execute_prompt(req, str(workspace), capabilities)
         scratch = Path(tempfile.mkdtemp(prefix="ds-", dir=_scratch_root()))
         if "Bash" in builtin_tools(req.capabilities):  # the sandbox covers Bash only; others skip its start-up cost
             options.sandbox = self._sandbox(workspace, req.capabilities, scratch)
@@ -168,22 +194,25 @@ class ClaudeAgentRuntime:
         options.resume = monitor.resume_session_id
         key = f"exec:{req.task_id}:r{req.round}:{monitor.resume_session_id or 'new'}:{datetime.now(UTC).isoformat()}"
         try:
-            outcome = await self._run(ctx, key, "executor", prompts.execute_prompt(req, str(workspace)), options,
-                                      monitor=monitor)
+            outcome = await self._run(ctx, key, "executor", prompt, options, monitor=monitor)
         except AgentFailure as failure:
             if options.resume and "conversation" in failure.message.lower():
                 options.resume = None  # the stored session is gone: start over rather than fail
-                outcome = await self._run(ctx, key + ":fresh", "executor", prompts.execute_prompt(req, str(workspace)),
-                                          options, monitor=monitor)
+                outcome = await self._run(ctx, key + ":fresh", "executor", prompt, options,
+                                          monitor=monitor)
             else:
                 raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(launchers, ignore_errors=True)
         artifacts = sorted(redact(str(p.relative_to(workspace))) for p in workspace.rglob("*")
                            if p.is_file() and p.relative_to(workspace).parts[0] not in _NOT_ARTIFACTS)
         if ctx.completed_output is None and not artifacts:
             raise AgentFailure("executor stopped without calling complete_task or producing an artifact",
                                retryable=True, kind="Incomplete")
+        # Kept in the database now: the report may be delivered by a worker that never saw this disk.
+        await self.store.artifacts.collect(req.user_id, req.task_id, req.workflow_id, req.day, workspace, artifacts,
+                                           self.config.artifact_caps)
         usage = (outcome.result.usage or {}) if outcome.result else {}
         return ExecResult(output=redact(ctx.completed_output or f"Artifacts: {', '.join(artifacts)}"),
                           artifacts=artifacts,
@@ -200,7 +229,9 @@ class ClaudeAgentRuntime:
 
     def _ctx(self, user_id: str, workflow_id: str, day: str, agent_id: str, deadline: str) -> AgentContext:
         return AgentContext(store=self.store, user_id=user_id, workflow_id=workflow_id, day=day, agent_id=agent_id,
-                            deadline=deadline, send_message=self.send_message, policy=self.config.policy)
+                            deadline=deadline, send_message=self.send_message, policy=self.config.policy,
+                            integrations=self.config.integrations, http=self.config.http_tool,
+                            scratch=ScratchDatabases(self.config.data_dir / "scratch-db"))
 
     def _domains(self, capabilities: list[str]) -> tuple[str, ...]:
         return self.config.policy.http_allowed_domains if "http" in capabilities else ()

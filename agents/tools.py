@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from claude_agent_sdk import SdkMcpTool, create_sdk_mcp_server, tool
 from claude_agent_sdk.types import McpSdkServerConfig
 
 from agents.contracts import RunMonitor, TaskDraft
+from agents.http_tool import HttpRefused, HttpTool
+from agents.integrations import Integrations
+from agents.integrations_db import ScratchDatabases, ScratchRefused
 from agents.profiles import unknown_capabilities
 from agents.sandbox import ContainmentPolicy, capability_problem
 from storage.memory import MAX_VALUE
@@ -46,6 +50,9 @@ class AgentContext:
     completed_output: str | None = None
     send_message: SendMessage | None = None
     policy: ContainmentPolicy = field(default_factory=ContainmentPolicy)
+    integrations: Integrations = field(default_factory=Integrations)
+    http: HttpTool | None = None
+    scratch: ScratchDatabases | None = None
 
 
 def _ok(payload: object) -> dict[str, Any]:
@@ -103,7 +110,8 @@ def shared_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
 
 
 def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
-    @tool("create_task", "Create one of today's tasks. capabilities: any of files, http, compute, notify, research.",
+    @tool("create_task", "Create one of today's tasks. capabilities: any of files, http, compute, notify, research, "
+                         "database, or an integration capability listed in your prompt.",
           {"description": str, "capabilities": list, "category": str})
     async def create_task(args: dict[str, Any]) -> dict[str, Any]:
         description = redact(" ".join(str(args.get("description", "")).split()))
@@ -113,9 +121,10 @@ def orchestrator_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
             return _err("description is empty")
         if len(description) > 2000:
             return _err("description is longer than 2000 characters")
-        unknown = unknown_capabilities(capabilities)
+        unknown = [c for c in unknown_capabilities(capabilities) if c not in ctx.integrations.visible_to(ctx.user_id)]
         if unknown:
-            return _err(f"unknown capabilities {unknown}; use files, http, compute, notify or research")
+            extra = "".join(f", {c}" for c in ctx.integrations.visible_to(ctx.user_id))
+            return _err(f"unknown capabilities {unknown}; use files, http, compute, notify, research, database{extra}")
         problem = await capability_problem(capabilities, ctx.policy)
         if problem:
             return _err(f"cannot create this task here: {problem}. Choose other capabilities.")
@@ -176,7 +185,50 @@ def executor_tools(ctx: AgentContext) -> list[SdkMcpTool[Any]]:
         await ctx.store.audit.record_tool_result(key, ctx.user_id, "send_message", "sent")
         return _ok("sent")
 
-    return [report_progress, complete_task, send_message, *shared_tools(ctx)]
+    @tool("http_request", "Call an HTTP API on the deployment's allowed domains. method: GET, POST, PUT, PATCH or "
+          "DELETE; url; headers (object, optional); json (any, optional) or body (text, optional). Credentials are "
+          "added for you: never ask for them.", {"method": str, "url": str, "headers": dict, "json": dict, "body": str})
+    async def http_request(args: dict[str, Any]) -> dict[str, Any]:
+        if ctx.http is None:
+            return _err("http_request is not available in this deployment")
+        headers = args.get("headers") or {}
+        if not isinstance(headers, dict):
+            return _err("headers must be an object of header names to values")
+        try:
+            result = await ctx.http.request(str(args.get("method") or "GET"), str(args.get("url") or ""),
+                                            headers={str(k): str(v) for k, v in headers.items()},
+                                            json_body=args.get("json"),
+                                            text_body=str(args["body"]) if args.get("body") is not None else None)
+        except HttpRefused as exc:
+            return _err(f"refused: {exc}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _err(f"request failed: {redact(str(exc))[:300] or type(exc).__name__}")
+        return _ok(result.as_tool_text())
+
+    @tool("db_query", "Read your scratch database (SQLite, yours alone, kept across days): one SELECT, with "
+          "optional params (a list for ? placeholders). At most 200 rows.", {"sql": str, "params": list})
+    async def db_query(args: dict[str, Any]) -> dict[str, Any]:
+        return await _scratch(ctx, "query", args)
+
+    @tool("db_execute", "Change your scratch database: one CREATE TABLE, INSERT, UPDATE or DELETE, with optional "
+          "params (a list for ? placeholders).", {"sql": str, "params": list})
+    async def db_execute(args: dict[str, Any]) -> dict[str, Any]:
+        return await _scratch(ctx, "execute", args)
+
+    return [report_progress, complete_task, send_message, http_request, db_query, db_execute, *shared_tools(ctx)]
+
+
+async def _scratch(ctx: AgentContext, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    if ctx.scratch is None:
+        return _err("the database capability is not available here")
+    params = args.get("params") or []
+    if not isinstance(params, list):
+        return _err("params must be a list")
+    try:
+        run = ctx.scratch.query if kind == "query" else ctx.scratch.execute
+        return _ok(await run(ctx.user_id, str(args.get("sql") or ""), params))
+    except ScratchRefused as exc:
+        return _err(str(exc))
 
 
 def server(tools: list[SdkMcpTool[Any]]) -> McpSdkServerConfig:

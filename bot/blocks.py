@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
     TaskCardBlock,
 )
 
-from storage.models import CategoryCount, Task, TaskStatus, User
+from storage.models import Artifact, CategoryCount, EmailReport, Task, TaskStatus, User, human_size
 from workflows.models import DayState, ReportItem, StatusReport, TaskState
 from workflows.report import duration, render_text, window_text
 
@@ -121,7 +121,8 @@ def _item_line(i: ReportItem, fmt: str) -> str:
         "pending": f"Reason: {escape((i.reason or 'Not yet assigned')[:160])}",
         "cancelled": "Cancelled" + (f" · {escape(i.reason[:160])}" if i.reason else ""),
     }[fmt]
-    return f"• `{i.short_id}` {escape(i.description[:140])}\n    {detail}"
+    files = f"\n    📎 {escape(', '.join(i.artifacts))[:400]}" if i.artifacts else ""
+    return f"• `{i.short_id}` {escape(i.description[:140])}\n    {detail}{files}"
 
 
 def _group_sections(title: str, items: list[ReportItem], fmt: str, max_blocks: int) -> list[Block]:
@@ -265,13 +266,18 @@ def settings_modal(user: User) -> dict[str, Any]:
              "label": {"type": "plain_text", "text": "Notification channel"}, "element": channel_input},
             {"type": "input", "block_id": "paused", "optional": True,
              "label": {"type": "plain_text", "text": "Pause"}, "element": pause},
+            {"type": "input", "block_id": "email", "optional": True,
+             "label": {"type": "plain_text", "text": "E-mail a copy of each report to"},
+             "element": {"type": "email_text_input", "action_id": "email",
+                         **({"initial_value": user.email} if user.email else {})}},
         ],
     }
 
 
 def home_view(user: User, state: DayState | None, waiting: list[Task], last_report: StatusReport | None,
               days: list[dict[str, object]], categories: list[CategoryCount], next_start: str,
-              stats_line: str) -> dict[str, Any]:
+              stats_line: str, *, artifacts: list[Artifact] | None = None,
+              email: EmailReport | None = None) -> dict[str, Any]:
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text="Dayshift")),
         ContextBlock(elements=[MarkdownTextObject(
@@ -307,6 +313,14 @@ def home_view(user: User, state: DayState | None, waiting: list[Task], last_repo
     if waiting:
         blocks.append(md("*Waiting for the next shift*\n" + "\n".join(
             f"⏸️ `{t.short_id}` {escape(t.description[:120])}" for t in waiting[:15])))
+    if email is not None and email.status == "failed":
+        blocks.append(md(f"⚠️ The e-mail copy of the {email.day} report to {escape(email.address)} was not sent: "
+                         f"{escape((email.error or '')[:200])}"))
+    if artifacts:
+        lines = [f"• `{escape(a.name)}` {human_size(a.size)}" + (" · in the thread" if a.shared_at else
+                 f" · not uploaded: {escape(a.skipped)}" if a.skipped else " · not uploaded yet")
+                 for a in artifacts[:15]]
+        blocks.append(md("*Today's files*\n" + "\n".join(lines)))
     blocks.append(DividerBlock())
     history = ["*Last 7 days*"]
     for d in days[:7]:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,8 @@ from workflows.schedules import local_day, next_start, start_day_now, sync_user_
 log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}")
 
 class UserError(Exception):
     """A problem with what the user asked; the message is shown to them as is."""
@@ -219,7 +222,8 @@ class ShiftControl:
         return handle.id
 
     async def save_settings(self, user_id: str, *, timezone: str, start_time: str, channel: str | None,
-                            paused: bool) -> User:
+                            paused: bool, email: str | EllipsisType | None = ...) -> User:
+        """``email``: the address for the report's e-mail copy (None clears it; left out, it is kept)."""
         try:
             tz = validate_timezone(timezone)
             start = validate_start_time(start_time, allow_any=self.settings.allow_any_start_time)
@@ -227,9 +231,11 @@ class ShiftControl:
             raise UserError(str(exc)) from exc
         if channel is not None and not re.fullmatch(r"[CGD][A-Z0-9]{2,20}", channel):
             raise UserError("The notification channel must be a channel id like C0123ABCD (or empty for a DM).")
+        if isinstance(email, str) and not EMAIL.fullmatch(email):
+            raise UserError("The e-mail address must look like name@example.com (or be empty).")
         user = await self.user(user_id)
         user = user.model_copy(update={"timezone": tz, "preferred_start_time": start, "slack_channel": channel,
-                                       "paused": paused})
+                                       "paused": paused, **({} if email is ... else {"email": email})})
         await self.store.users.save(user)
         await self.sync_schedule(user)
         return user

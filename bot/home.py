@@ -39,7 +39,9 @@ class HomePublisher:
         cats = await store.history.completed_by_category(user_id, 30, today)
         next_start = await self.control.next_start_slack(user)
         stats = await user_stats_line(store, user_id, today)
-        return home_view(user, state, waiting, report, days, cats, next_start, stats)
+        files = await store.artifacts.for_day(user_id, today.isoformat())
+        email = await store.email_reports.latest(user_id)
+        return home_view(user, state, waiting, report, days, cats, next_start, stats, artifacts=files, email=email)
 
     async def publish(self, user_id: str) -> None:
         try:

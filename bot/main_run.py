@@ -11,6 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -24,6 +25,7 @@ from temporalio.client import Client
 from bot.app import create_app
 from bot.control import ShiftControl
 from bot.deps import BotDeps
+from bot.email_report import email_reporter
 from bot.home import HomePublisher
 from bot.metrics import serve_metrics
 from bot.services import day_shape, open_services
@@ -31,6 +33,7 @@ from bot.settings import Settings
 from bot.slack_client import web_client
 from bot.slack_notifier import SlackNotifier
 from bot.web.server import start_dashboard
+from storage.artifacts import purge_workspaces
 from storage.store import Store
 from workflows.cleanup import reap_stranded_days
 from workflows.events import emit
@@ -196,7 +199,7 @@ async def _bot(settings: Settings, stop: asyncio.Event, phase: _Phase) -> None:
     notifiers: list[SlackNotifier] = []
 
     def make_notifier(store: Store) -> SlackNotifier:
-        notifiers.append(SlackNotifier(slack, store))
+        notifiers.append(SlackNotifier(slack, store, email=email_reporter(settings, store)))
         return notifiers[-1]
 
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
@@ -214,8 +217,8 @@ async def _bot(settings: Settings, stop: asyncio.Event, phase: _Phase) -> None:
             if web is not None:
                 stack.push_async_callback(web.stop)  # whatever fails after this, the port is let go
             app = create_app(slack, BotDeps(control=control, home=home, store=svc.store, web=web))
-            scheduler.add_job(_purge, "cron", hour=3, minute=17, args=[svc.store, settings.retention_days],
-                              id="retention")
+            scheduler.add_job(_purge, "cron", hour=3, minute=17,
+                              args=[svc.store, settings.retention_days, settings.data_dir], id="retention")
             scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier], id="redeliver")
             scheduler.add_job(sweep_stranded_days, "interval", minutes=1, args=[svc.client, svc.store, notifier],
                               id="stranded", next_run_time=datetime.now(ZoneInfo("UTC")))
@@ -245,8 +248,13 @@ async def reconcile_at_startup(control: ShiftControl) -> dict[str, int]:
     return counts
 
 
-async def _purge(store: Store, keep_days: int) -> None:
-    removed = await store.history.purge(datetime.now(ZoneInfo("UTC")).date(), keep_days)
+async def _purge(store: Store, keep_days: int, data_dir: Path | None = None) -> None:
+    today = datetime.now(ZoneInfo("UTC")).date()
+    removed = await store.history.purge(today, keep_days)
+    await store.artifacts.purge(today, keep_days)
+    await store.email_reports.purge(today, keep_days)
+    if data_dir is not None:  # executors' workspaces go with the history they belong to
+        await asyncio.to_thread(purge_workspaces, data_dir / "workspaces", today, keep_days)
     log.info("retention purge", extra={"event": "retention_purge", "data": {"removed": removed}})
 
 
@@ -260,7 +268,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None, *,
 
     def make_notifier(store: Store) -> SlackNotifier:
         assert settings.slack_bot_token is not None
-        return SlackNotifier(web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url), store)
+        return SlackNotifier(web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url), store,
+                             email=email_reporter(settings, store))
 
     async def body(phase: _Phase) -> None:
         # Without Slack this worker serves the workflow and agent queues only: reports and escalations wait on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
+from agents.http_tool import HttpTool, parse_credentials
+from agents.integrations import IntegrationConfigError, Integrations, deployment_integrations
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
 from agents.sandbox import ContainmentPolicy
@@ -53,6 +56,36 @@ def containment_policy(settings: Settings) -> ContainmentPolicy:
                              disabled_capabilities=settings.disabled_capabilities,
                              deny_read=(str(Path(".env").resolve()), *(f"{db}{suffix}" for suffix in
                                                                        ("", "-wal", "-shm", "-journal"))))
+
+
+def load_integrations_or_exit(settings: Settings) -> Integrations:
+    """The deployment's MCP servers; a bad file stops start-up with the file and line (issue 13)."""
+    try:
+        found = deployment_integrations(settings.integrations_file, settings.data_dir, os.environ)
+    except IntegrationConfigError as exc:
+        raise SystemExit(f"integrations: {exc}") from exc
+    for server in found.servers.values():
+        for value in server.env.values():
+            register_secret(value)  # masked wherever it might surface (logs, Slack, stored agent text)
+    return found
+
+
+def http_tool_or_exit(settings: Settings) -> HttpTool | None:
+    """The executors' http_request tool; None when no domain is allowed (the http capability is then refused)."""
+    if not settings.http_allowed_domains:
+        return None
+    raw = settings.http_credentials.get_secret_value() if settings.http_credentials else ""
+    try:
+        credentials = parse_credentials(raw, settings.http_allowed_domains)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    for headers in credentials.values():
+        for value in headers.values():
+            register_secret(value)
+            if " " in value:  # "Bearer <token>": the token alone is masked too
+                register_secret(value.split(" ", 1)[1])
+    return HttpTool(allowed_domains=settings.http_allowed_domains, credentials=credentials,
+                    max_bytes=settings.http_max_response_bytes)
 
 
 def register_secrets(settings: Settings) -> None:
@@ -123,6 +156,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
     problem = None if demo else settings.model_problem()
     if problem:  # before opening or connecting to anything
         raise ModelNotConfigured(problem)
+    integrations = load_integrations_or_exit(settings)
+    http_tool = http_tool_or_exit(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_path)
     # No notifier (a worker without Slack): this process then serves no notification queue.
@@ -140,6 +175,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
             daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
             policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap,
+            artifact_caps=settings.artifact_caps, integrations=integrations, http_tool=http_tool,
             **({"cli_max_retries": cli_max_retries} if cli_max_retries is not None else {})),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from storage.artifacts import ArtifactCaps
 
 ALLOWED_START_TIMES = ("08:00", "10:00")
 
@@ -184,3 +188,51 @@ class Settings(BaseSettings):
     @property
     def disabled_capabilities(self) -> frozenset[str]:
         return frozenset(c for c in self.disabled_capabilities_csv.split(",") if c)
+
+    # ---- integrations (issue 13): artifacts in the day's thread ---------------------------------------
+    artifact_max_bytes: int = Field(1_000_000, ge=1, le=50_000_000, validation_alias="DAYSHIFT_ARTIFACT_MAX_BYTES")
+    artifact_max_files: int = Field(10, ge=0, le=100, validation_alias="DAYSHIFT_ARTIFACT_MAX_FILES")
+    # Comma-separated: text, markdown, csv, json, png, pdf.
+    artifact_types_csv: str = Field("text,markdown,csv,json,png,pdf", validation_alias="DAYSHIFT_ARTIFACT_TYPES")
+
+    @field_validator("artifact_types_csv")
+    @classmethod
+    def _artifact_types(cls, value: str) -> str:
+        from storage.artifacts import TYPES, unknown_types
+
+        kinds = [k.strip().lower() for k in value.split(",") if k.strip()]
+        unknown = unknown_types(kinds)
+        if unknown:
+            raise ValueError(f"unknown artifact type {', '.join(unknown)} in DAYSHIFT_ARTIFACT_TYPES "
+                             f"(known: {', '.join(TYPES)})")
+        return ",".join(kinds)
+
+    @property
+    def artifact_caps(self) -> ArtifactCaps:
+        from storage.artifacts import ArtifactCaps
+
+        return ArtifactCaps(max_bytes=self.artifact_max_bytes, max_files=self.artifact_max_files,
+                            types=frozenset(k for k in self.artifact_types_csv.split(",") if k))
+
+    # ---- integrations (issue 13): the deployment's MCP servers ---------------------------------------
+    # A TOML file of [servers.<name>] tables; unset: <data dir>/integrations.toml when it exists.
+    integrations_file: Path | None = Field(None, validation_alias="DAYSHIFT_INTEGRATIONS")
+    # http_request credentials Dayshift adds per host (the model never sees them): a JSON object
+    # {"api.example.com": {"Authorization": "Bearer ..."}}; every host must be in DAYSHIFT_HTTP_ALLOWED_DOMAINS.
+    http_credentials: SecretStr | None = Field(None, validation_alias="DAYSHIFT_HTTP_CREDENTIALS")
+    http_max_response_bytes: int = Field(200_000, ge=1_000, le=5_000_000,
+                                         validation_alias="DAYSHIFT_HTTP_MAX_RESPONSE_BYTES")
+
+    # ---- integrations (issue 13): the e-mail copy of the report ----------------------------------------
+    # smtp://user:password@host:587?from=dayshift@example.com (smtps:// for TLS; starttls=1 to require it).
+    smtp_url: SecretStr | None = Field(None, validation_alias="DAYSHIFT_SMTP_URL")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: SecretStr | None) -> SecretStr | None:
+        from bot.email_report import parse_smtp_url
+
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_smtp_url(value.get_secret_value())
+        return value

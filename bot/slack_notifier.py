@@ -25,9 +25,11 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import dicts, escalation_blocks, escape, progress_blocks, report_blocks, report_text, slack_time
-from storage.models import SlackPost
+from bot.email_report import EmailReporter
+from storage.models import Artifact, SlackPost
 from storage.store import Store
 from workflows.models import DayState, StatusReport, TaskState
+from workflows.report import attach_artifacts
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "dayshift_post"
@@ -36,10 +38,19 @@ LOOKUP_DELAYS = (0.5, 1.0, 2.0)
 _TRANSIENT = (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError)
 
 
+class _Failed(dict[str, Any]):
+    """A failed upload's answer, shaped like a Slack response for ``SlackApiError``."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(ok=False, error=f"upload_http_{status}")
+        self.status_code = status
+
+
 class SlackNotifier:
     def __init__(self, client: AsyncWebClient, store: Store, *, native_plan: bool = True,
-                 lookup_delays: tuple[float, ...] = LOOKUP_DELAYS) -> None:
+                 lookup_delays: tuple[float, ...] = LOOKUP_DELAYS, email: EmailReporter | None = None) -> None:
         self.client = client
+        self.email = email  # the e-mail copy of the report (DAYSHIFT_SMTP_URL), for users who gave an address
         self.store = store
         self.native_plan = native_plan
         self.lookup_delays = lookup_delays
@@ -175,6 +186,7 @@ class SlackNotifier:
             log.warning("thread note failed", extra={"data": {"error": str(exc)}})
 
     async def report(self, report: StatusReport) -> None:
+        report = attach_artifacts(report, await self.store.artifacts.for_run(report.user_id, report.workflow_id))
         channel, thread_ts = await self._thread(report.user_id, report.workflow_id, report.day, report.window_end,
                                                 report.timezone)
         blocks, text = dicts(report_blocks(report)), report_text(report)
@@ -190,6 +202,81 @@ class SlackNotifier:
         outcome = f"{len(report.completed)}/{report.total_generated} completed" if not report.skipped_reason \
             else "skipped"
         await self._edit(channel, thread_ts, f"🧵 <@{report.user_id}>'s Dayshift for {report.day} — done: {outcome}")
+        if self.email is not None:
+            await self.email.send_report(report)  # once per day; a failure is recorded for Home, never raised
+        if await self.upload_artifacts(report.user_id, report.workflow_id, channel, thread_ts):
+            # Slack refused a file the report named as uploaded: say so where the user reads it.
+            report = attach_artifacts(report, await self.store.artifacts.for_run(report.user_id, report.workflow_id))
+            run = await self.store.runs.get(report.user_id, report.workflow_id)
+            if run is not None and run.report_ts:
+                await self._edit(channel, run.report_ts, report_text(report), dicts(report_blocks(report)))
+
+    # ---- files ------------------------------------------------------------------------------------
+
+    async def upload_artifacts(self, user_id: str, workflow_id: str, channel: str, thread_ts: str) -> bool:
+        """Share the day's kept files into its thread, each exactly once; True if Slack refused one.
+
+        The three steps of ``files_upload_v2`` (files.getUploadURLExternal, the upload, then
+        files.completeUploadExternal with ``channel_id`` and ``thread_ts``) are made one by one, because
+        ``files_upload_v2`` only returns the file id after the share: the id is stored between the upload
+        and the share, and a retry that finds it looks for that file in the thread before sharing it.
+        The bytes come from the database (collected when the executor ended), never from a workspace.
+        """
+        refused = False
+        for art in await self.store.artifacts.for_run(user_id, workflow_id):
+            if art.shared_at is not None or art.content is None or art.skipped is not None:
+                continue
+            try:
+                if art.file_id is not None and await self._file_in_thread(channel, thread_ts, art.file_id):
+                    await self.store.artifacts.shared(user_id, art.task_id, art.name)
+                    continue
+                await self._share_file(art, channel, thread_ts)
+            except SlackApiError as exc:
+                if exc.response.status_code >= 500:
+                    raise  # maybe taken: the activity's retry looks in the thread first
+                error = str(exc.response.get("error") or exc.response.status_code)
+                await self.store.artifacts.refused(user_id, art.task_id, art.name, f"Slack refused it ({error})")
+                refused = True
+        return refused
+
+    async def _share_file(self, art: Artifact, channel: str, thread_ts: str) -> None:
+        assert art.content is not None
+        file_id = art.file_id
+        if file_id is None:
+            url = await self._poster.files_getUploadURLExternal(filename=art.name, length=len(art.content))
+            upload = await self._poster._upload_file(
+                url=str(url["upload_url"]), data=art.content, logger=log, timeout=self._poster.timeout,
+                proxy=self._poster.proxy, ssl=self._poster.ssl)
+            if upload.status != 200:
+                raise SlackApiError(f"upload of {art.name} failed", _Failed(upload.status))
+            file_id = str(url["file_id"])
+            await self.store.artifacts.uploaded(art.user_id, art.task_id, art.name, file_id)
+        for delay in (*self.lookup_delays, None):
+            try:
+                await self._poster.files_completeUploadExternal(files=[{"id": file_id, "title": art.name}],
+                                                                channel_id=channel, thread_ts=thread_ts)
+                break
+            except _TRANSIENT as exc:
+                if isinstance(exc, SlackApiError) and exc.response.status_code < 500:
+                    raise
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                if await self._file_in_thread(channel, thread_ts, file_id):
+                    break
+        await self.store.artifacts.shared(art.user_id, art.task_id, art.name)
+
+    async def _file_in_thread(self, channel: str, thread_ts: str, file_id: str) -> bool:
+        cursor: str | None = None
+        for _ in range(5):
+            resp = await self.client.conversations_replies(channel=channel, ts=thread_ts, limit=200, cursor=cursor)
+            for message in resp.get("messages") or []:
+                if any(f.get("id") == file_id for f in message.get("files") or []):
+                    return True
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return False
+        return False
 
     async def changed(self, user_id: str) -> None:
         if self.on_change is not None:

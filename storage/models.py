@@ -180,3 +180,40 @@ class FailurePattern(Row):
     count: int
     last_seen: str
     categories: str
+
+
+class Artifact(Row):
+    """A file an executor produced, kept (redacted) for the report; ``content`` is None past a cap."""
+
+    user_id: str
+    task_id: str
+    name: str
+    workflow_id: str
+    day: str
+    size: int
+    mime: str
+    content: bytes | None = None
+    skipped: str | None = None
+    file_id: str | None = None
+    shared_at: str | None = None
+    created_at: str
+
+
+class EmailReport(Row):
+    """The e-mail copy of one day's report; ``status`` is sending, sent or failed (``error`` says why)."""
+
+    user_id: str
+    workflow_id: str
+    day: str
+    address: str
+    message_id: str
+    status: str
+    error: str | None = None
+    updated_at: str
+
+
+def human_size(size: int) -> str:
+    for unit, scale in (("MB", 1_000_000), ("KB", 1_000)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"

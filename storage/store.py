@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.artifacts import ArtifactRepository
 from storage.audit import AuditRepository
 from storage.db import Database
+from storage.email_reports import EmailReportRepository
 from storage.escalations import EscalationRepository
 from storage.history import HistoryRepository
 from storage.ledger import LedgerRepository
@@ -29,6 +31,8 @@ class Store:
     ledger: LedgerRepository
     audit: AuditRepository
     sessions: SqliteSessionStore
+    artifacts: ArtifactRepository
+    email_reports: EmailReportRepository
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -44,6 +48,8 @@ class Store:
             ledger=LedgerRepository(db),
             audit=AuditRepository(db),
             sessions=SqliteSessionStore(db),
+            artifacts=ArtifactRepository(db),
+            email_reports=EmailReportRepository(db),
         )
 
     async def close(self) -> None:

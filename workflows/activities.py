@@ -28,6 +28,7 @@ from agents.contracts import (
     ReviewRequest,
     ReviewResult,
 )
+from agents.integrations import integrations_of
 from agents.profiles import unknown_capabilities
 from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
@@ -47,6 +48,7 @@ from workflows.models import (
 )
 from workflows.notifier import Notifier
 from workflows.records import brief, state_from_row, summary, to_row
+from workflows.report import attach_artifacts
 
 __all__ = ["ShiftActivities", "brief", "to_row"]
 
@@ -226,11 +228,12 @@ class ShiftActivities:
         except BudgetExceeded as exc:
             spent = str(exc)
         results = []
+        integrations = integrations_of(self.agents)
         for t in inp.tasks:
             unknown = unknown_capabilities(t.capabilities)
-            if unknown:
-                results.append(Validation(task_id=t.task_id, ok=False,
-                                          reason=f"unknown capability: {', '.join(unknown)}"))
+            if unknown and (problem := await integrations.start_problem(unknown, inp.user_id)):
+                # "Required tools available": an integration that is missing or down keeps the task waiting.
+                results.append(Validation(task_id=t.task_id, ok=False, reason=problem))
             elif not t.description.strip():
                 results.append(Validation(task_id=t.task_id, ok=False, reason="empty description"))
             elif problem := await capability_problem(t.capabilities, containment_of(self.agents)):
@@ -352,7 +355,8 @@ class ShiftActivities:
 
     async def _costed(self, report: StatusReport) -> StatusReport:
         """The report with the day's cost from the ledger: every agent run, including failed attempts, advice
-        and next steps, which the workflow's own sum does not see."""
+        and next steps, which the workflow's own sum does not see; and with each item's files."""
+        report = attach_artifacts(report, await self.store.artifacts.for_run(report.user_id, report.workflow_id))
         if await self.store.ledger.runs(report.user_id, report.day) == 0:
             return report  # no agent ran through the ledger (a skipped day, or agents that do not account)
         cost = await self.store.ledger.actual(report.user_id, report.day)

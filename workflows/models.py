@@ -135,6 +135,8 @@ class ReportItem(TaskLabel):
     reason: str | None = None
     attempts: int = 0
     resolution: str | None = None
+    # The files this task produced: a name, or "name (size, why it was not uploaded)" (issue 13).
+    artifacts: list[str] = Field(default_factory=list)
 
 
 class StatusReport(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from storage.models import TaskStatus
+from storage.models import Artifact, TaskStatus, human_size
 from workflows.models import DayState, ReportItem, StatusReport
 from workflows.records import report_item
 
@@ -51,6 +51,24 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
     )
 
 
+def artifact_label(a: Artifact) -> str:
+    """How the report names a file: its name, and its size and the reason when it was not uploaded."""
+    return a.name if a.skipped is None else f"{a.name} ({human_size(a.size)}, not uploaded: {a.skipped})"
+
+
+def attach_artifacts(report: StatusReport, artifacts: list[Artifact]) -> StatusReport:
+    """The report with each item naming its files (read in an activity: the workflow never holds them)."""
+    by_task: dict[str, list[str]] = {}
+    for a in artifacts:
+        by_task.setdefault(a.task_id, []).append(artifact_label(a))
+    if not by_task:
+        return report
+    groups = ("completed", "in_progress", "failed", "not_started", "cancelled")
+    update = {g: [i.model_copy(update={"artifacts": by_task.get(i.task_id, [])}) for i in getattr(report, g)]
+              for g in groups}
+    return report.model_copy(update=update)
+
+
 def _clock(ts: datetime, tz: str, seconds: bool = False) -> str:
     return ts.astimezone(ZoneInfo(tz)).strftime("%-I:%M:%S %p" if seconds else "%-I:%M %p")
 
@@ -86,6 +104,8 @@ def render_text(report: StatusReport) -> str:
     for i in report.completed:
         lines += [f"- {_brief(i.description)}",
                   f"  Status: Completed | Duration: {duration(i.duration_minutes)} | Output: {_brief(i.output, 120)}"]
+        if i.artifacts:
+            lines.append(f"  Files: {', '.join(i.artifacts)}")
     lines += ["", f"🔄 IN PROGRESS ({len(report.in_progress)} tasks)"]
     for i in report.in_progress:
         lines += [f"- {_brief(i.description)}",

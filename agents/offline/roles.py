@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,10 @@ CATALOG: list[tuple[str, list[str], str]] = [
     ("Collect useful links mentioned in shared memory into a reading list", ["files"], "research"),
     ("Tidy the shared memory: note which keys are stale", ["files"], "maintenance"),
 ]
+
+
+CHANGELOG_TASK = "Write CHANGELOG.md from the last commits of the team repository"
+_REPO_PATH = re.compile(r"repo_path=(\S+?)[\s),]")
 
 
 @dataclass
@@ -106,6 +111,8 @@ def orchestrator_plan(conv: Conversation) -> Turn:
         count = 3 + seed % 3
         start = seed % len(CATALOG)
         picks = [CATALOG[(start + i) % len(CATALOG)] for i in range(count)]
+        if "\n- git: " in conv.prompt:  # the deployment offers the team's repository (integrations.toml)
+            picks = [(CHANGELOG_TASK, ["git", "files"], "docs"), *picks[:count - 1]]
         return tools(*[("mcp__dayshift__create_task",
                         {"description": d, "capabilities": caps, "category": cat}) for d, caps, cat in picks],
                      note=f"I'll plan {count} tasks for today.")
@@ -162,6 +169,9 @@ def executor(conv: Conversation) -> Turn:
         return turn_
     if "script" in d:
         return _scripted(conv, _script_calls(d["script"].get("calls", "")))
+    git_log = next((t for t in conv.tools if t.endswith("__git_log") and not t.startswith("mcp__dayshift__")), None)
+    if git_log is not None and "changelog" in (conv.field("Task") or "").lower():
+        return _changelog(conv, git_log, workspace)
     expensive = int(d.get("expensive", {}).get("tokens", 0))
     steps: list[Turn] = [tools(("mcp__dayshift__report_progress", {"percent": 10, "note": "Read the task"}),
                                note="Starting on the task.")]
@@ -191,6 +201,25 @@ def executor(conv: Conversation) -> Turn:
     step.delay = delay
     step.extra_output_tokens = expensive
     return step
+
+
+def _changelog(conv: Conversation, git_log: str, workspace: str) -> Turn:
+    """A changelog from the repository an integration server exposes: git_log, then CHANGELOG.md."""
+    found = _REPO_PATH.search(conv.prompt + " ")
+    repo = found.group(1) if found else "."
+    if conv.turn == 0:
+        return tools((git_log, {"repo_path": repo, "max_count": 5}), note="Reading the last commits.")
+    log = next((r for r in tool_results(conv.messages) if r["tool"] == git_log), None)
+    if conv.turn == 1:
+        if log is None or log["is_error"]:
+            return tools(("mcp__dayshift__complete_task", {"output": f"git_log failed: {(log or {}).get('content')}"}))
+        subjects = [line.split(":", 1)[1].strip() for line in log["content"].splitlines()
+                    if line.strip().lower().startswith("message:")]
+        body = "# Changelog\n\n" + "".join(f"- {s}\n" for s in subjects)
+        return tools(("Write", {"file_path": f"{workspace}/CHANGELOG.md", "content": body}))
+    if conv.turn == 2:
+        return tools(("mcp__dayshift__complete_task", {"output": "CHANGELOG.md written from the last commits."}))
+    return text("Task complete.")
 
 
 def _scripted(conv: Conversation, calls: list[tuple[str, dict[str, Any]]]) -> Turn:

@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import settings_modal
-from bot.control import UserError
+from bot.control import EMAIL, UserError
 from bot.deps import BotDeps
 from bot.settings import validate_start_time, validate_timezone
 
@@ -35,8 +35,9 @@ def _values(view: dict[str, Any]) -> dict[str, Any]:
     tz = ((state.get("tz") or {}).get("tz") or {}).get("value") or ""
     channel = ((state.get("channel") or {}).get("channel") or {}).get("selected_conversation")
     paused = ((state.get("paused") or {}).get("paused") or {}).get("selected_options") or []
+    email = ((state.get("email") or {}).get("email") or {}).get("value") or ""
     return {"start": str(start.get("value") or ""), "tz": str(tz)[:64], "channel": channel,
-            "paused": bool(paused)}
+            "paused": bool(paused), "email": str(email).strip()[:254] or None}
 
 
 def _errors(deps: BotDeps, values: dict[str, Any]) -> dict[str, str]:
@@ -49,6 +50,8 @@ def _errors(deps: BotDeps, values: dict[str, Any]) -> dict[str, str]:
         validate_start_time(values["start"], allow_any=deps.control.settings.allow_any_start_time)
     except ValueError as exc:
         errors["start"] = str(exc)[:150]
+    if values["email"] is not None and not EMAIL.fullmatch(values["email"]):
+        errors["email"] = "Give an e-mail address like name@example.com, or leave it empty."
     return errors
 
 
@@ -68,7 +71,8 @@ def register(app: AsyncApp, deps: BotDeps) -> None:
             return
         try:
             await deps.control.save_settings(user_id, timezone=values["tz"], start_time=values["start"],
-                                             channel=values["channel"], paused=values["paused"])
+                                             channel=values["channel"], paused=values["paused"],
+                                             email=values["email"])
         except UserError as exc:
             dm = await client.conversations_open(users=user_id)
             await client.chat_postMessage(channel=dm["channel"]["id"], text=f"⚠️ Settings not saved: {exc}")

@@ -40,6 +40,8 @@ class FakeSlack:
         self._connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.connections = 0
+        self.files: dict[str, dict[str, Any]] = {}  # file_id -> name, content, shares (files.* API)
+        self.fail_uploads = 0  # the next N uploads to an upload URL answer 500 and keep nothing
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -53,6 +55,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/link", self._link)
         app.router.add_post("/response/{rid}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -101,12 +104,13 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         auth = request.headers.get("Authorization", "")
+        params: dict[str, Any] = dict(request.query)  # slack_sdk sends some POSTs' arguments in the query
         if request.method == "GET":
-            params: dict[str, Any] = dict(request.query)
+            pass
         elif request.content_type == "application/json":
-            params = await request.json()
+            params.update(await request.json())
         else:
-            params = dict(await request.post())
+            params.update(dict(await request.post()))
         for key in ("blocks", "view"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
@@ -144,6 +148,27 @@ class FakeSlack:
                                   "metadata": _json(params.get("metadata")), "user": "UBOT"})
             return {"ok": True, "channel": params.get("channel"), "ts": ts,
                     "message": {"text": params.get("text"), "ts": ts}}
+        if method == "files.getUploadURLExternal":
+            if not params.get("filename") or not str(params.get("length", "")).isdigit():
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = "F" + uuid.uuid4().hex[:10].upper()
+            self.files[file_id] = {"name": params["filename"], "length": int(params["length"]), "content": None,
+                                   "shares": []}
+            return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            wanted = _json(params.get("files")) or []
+            found = [self.files.get(str(f.get("id"))) for f in wanted]
+            if not wanted or any(f is None or f["content"] is None for f in found):
+                return {"ok": False, "error": "file_not_found"}
+            channel, thread_ts = params.get("channel_id"), params.get("thread_ts")
+            ts = self._next_ts()
+            shared = [{"id": f["id"], "name": self.files[f["id"]]["name"], "title": f.get("title")} for f in wanted]
+            for f in wanted:
+                self.files[f["id"]]["shares"].append({"channel_id": channel, "thread_ts": thread_ts, "ts": ts})
+            if channel:  # Slack shares the files as a message of their own (in the thread, with thread_ts)
+                self.messages.append({"channel": channel, "ts": ts, "thread_ts": thread_ts, "text": "",
+                                      "blocks": None, "metadata": None, "user": "UBOT", "files": shared})
+            return {"ok": True, "files": shared}
         if method == "chat.update":
             ts = params.get("ts")
             for m in self.messages:
@@ -165,6 +190,7 @@ class FakeSlack:
             return {"ok": True, "has_more": False, "messages": [
                 {"type": "message", "user": m["user"], "text": m["text"], "ts": m["ts"],
                  **({"thread_ts": m["thread_ts"]} if m["thread_ts"] else {}),
+                 **({"files": m["files"]} if m.get("files") else {}),
                  **({"metadata": m["metadata"]} if with_meta and m["metadata"] else {})} for m in found]}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{1700000000 + next(self._ts)}.000200"}
@@ -179,6 +205,23 @@ class FakeSlack:
             return {"ok": True, "permalink": f"https://fake.slack/archives/{params.get('channel')}/p"
                                              f"{str(params.get('message_ts')).replace('.', '')}"}
         return {"ok": True}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal hands out (files.slack.com/upload/v1/... in Slack)."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None:
+            return web.Response(status=404, text="unknown upload url")
+        if self.fail_uploads:
+            self.fail_uploads -= 1
+            return web.Response(status=500, text="upload failed")
+        body = await request.read()  # slack_sdk posts the raw bytes
+        file["content"] = body
+        return web.Response(status=200, text=f"OK - {len(body)}")
+
+    def thread_files(self, thread_ts: str) -> list[dict[str, Any]]:
+        """The files shared into a thread (with their bytes), in the order they were shared."""
+        return [{**self.files[f["id"]], "id": f["id"], "ts": m["ts"], "channel": m["channel"]}
+                for m in self.replies(thread_ts) for f in m.get("files") or []]
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append({"rid": request.match_info["rid"], **(await request.json())})
