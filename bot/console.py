@@ -114,9 +114,10 @@ class ConsoleNotifier:
 
     async def progress(self, state: DayState) -> None:
         done = sum(1 for t in state.tasks if t.status is TaskStatus.COMPLETED)
-        review = next((n for n in reversed(state.notes) if n.startswith("Review:")), None)
+        review = state.review_note or next((n.removeprefix("Review: ") for n in reversed(state.notes)
+                                            if n.startswith("Review:")), None)  # days recorded before review_note
         self.say(f"⏱️  checkpoint {state.checkpoints}: {done}/{len(state.tasks)} done"
-                 + (f" · orchestrator review: {review.removeprefix('Review: ')}" if review else ""))
+                 + (f" · orchestrator review: {review}" if review else ""))
 
     async def escalate(self, state: DayState, task: TaskState, suggestion: str, escalation_id: str) -> None:
         self.say(f"⚠️  {task.short_id} {clean(task.description)[:50]} failed after {task.attempts} attempts "

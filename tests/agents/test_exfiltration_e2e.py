@@ -67,7 +67,7 @@ async def test_exfiltration_leaves_no_secret_in_sqlite_temporal_or_slack(tmp_pat
     model = await OfflineModel().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
     env |= SECRETS | {"AWS_SECRET_ACCESS_KEY": UNREGISTERED, "ANTHROPIC_BASE_URL": model.base_url,
-                      "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(data),
+                      "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(data), "DAYSHIFT_WEB_PORT": "0",
                       "DAYSHIFT_WINDOW_SECONDS": "40", "DAYSHIFT_CHECKPOINT_SECONDS": "10",
                       "DAYSHIFT_WARNING_SECONDS": "3", "DAYSHIFT_TEMPORAL_UI_PORT": str(ui_port),
                       "DAYSHIFT_HTTP_ALLOWED_DOMAINS": "example.com"}

@@ -24,7 +24,8 @@ BIN = Path(sys.executable).parent
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
-    return env | {"DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_TEMPORAL_UI_PORT": "0"} | extra
+    return env | {"DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_TEMPORAL_UI_PORT": "0",
+                  "DAYSHIFT_WEB_PORT": "0"} | extra
 
 
 def _closed_port() -> int:

@@ -41,9 +41,9 @@ async def test_slack_outage_during_report_and_model_errors_then_escalation(bot: 
     failed_posts = [c for c, p in bot.slack.calls if c == "FAILED:chat.postMessage"
                     and "Daily Task Summary" in json.dumps(p.get("blocks", ""))]
     assert len(failed_posts) == 8 and len(reports) == 1  # delivered once Slack was back, exactly once
-    for _ in range(200):  # the day is archived right after its report is delivered
+    for _ in range(200):  # the day is archived, then its report delivered (the delivery flag comes last)
         run = (await bot.store.runs.recent("UA"))[0]
-        if run.status == "completed":
+        if run.status == "completed" and run.report_delivered:
             break
         await asyncio.sleep(0.05)
     assert run.report_delivered and run.report_json and "Flaky job" in run.report_json

@@ -127,7 +127,7 @@ async def web_bot(dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pyt
            "SLACK_API_URL": slack.api_url, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_WINDOW_SECONDS": "45",
            "DAYSHIFT_CHECKPOINT_SECONDS": "10", "DAYSHIFT_WARNING_SECONDS": "8", "DAYSHIFT_DEFAULT_TIMEZONE": "UTC",
-           "DAYSHIFT_WEB_PORT": str(free_port())}
+           "DAYSHIFT_WEB_PORT": str(free_port()), "DAYSHIFT_MODEL": "offline"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = Settings()

@@ -34,7 +34,7 @@ async def test_dayshift_run_serves_the_dashboard_and_stops_on_sigterm(tmp_path: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
     env |= {"SLACK_BOT_TOKEN": "xoxb-web-test-000", "SLACK_APP_TOKEN": "xapp-1-A1-web-000",
             "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"),
-            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": str(port)}
+            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": str(port), "DAYSHIFT_MODEL": "offline"}
     proc = await asyncio.create_subprocess_exec(str(BIN / "dayshift"), "run", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
@@ -78,7 +78,7 @@ async def test_a_failed_start_up_releases_the_dashboard_port(dev_env: WorkflowEn
     for key, value in {"SLACK_BOT_TOKEN": "xoxb-test-token-123456", "SLACK_APP_TOKEN": "xapp-1-A1-test-654321",
                        "SLACK_API_URL": "http://127.0.0.1:9/api/", "DAYSHIFT_DATA_DIR": str(tmp_path / "data"),
                        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-                       "DAYSHIFT_WEB_PORT": str(port)}.items():
+                       "DAYSHIFT_WEB_PORT": str(port), "DAYSHIFT_MODEL": "offline"}.items():
         monkeypatch.setenv(key, value)
     started: list[int] = []
     real_start = main_run.start_dashboard
