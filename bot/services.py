@@ -54,7 +54,7 @@ def containment_policy(settings: Settings) -> ContainmentPolicy:
 
 def register_secrets(settings: Settings) -> None:
     for secret in (settings.slack_bot_token, settings.slack_app_token, settings.anthropic_api_key,
-                   settings.temporal_api_key):
+                   settings.temporal_api_key, settings.database_url):
         if secret is not None:
             register_secret(secret.get_secret_value())
 
@@ -92,7 +92,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
                         offline_pace: float = 0.0) -> AsyncIterator[Services]:
     register_secrets(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     notifier = make_notifier(store)
     send_message: SendMessage | None = getattr(notifier, "send_message", None)
     temporal: EmbeddedTemporal | None = None
