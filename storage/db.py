@@ -20,6 +20,7 @@ together apply each migration once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -321,14 +322,16 @@ class SqliteDatabase(Database):
 # ---------------------------------------------------------------- PostgreSQL
 
 # Errors that mean "the server is not there right now" (restart, failover, network): retried with backoff.
-_RETRY_SECONDS = float(os.environ.get("DAYSHIFT_DB_RETRY_SECONDS", "30"))
+def _retry_seconds() -> float:
+    """How long a statement keeps retrying an unreachable server before its caller fails (retryably)."""
+    return float(os.environ.get("DAYSHIFT_DB_RETRY_SECONDS", "30"))
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     import asyncpg
 
-    return isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                            asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError))
+    return isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                            asyncpg.exceptions.OperatorInterventionError, asyncpg.TooManyConnectionsError))
 
 
 def _is_retryable_conflict(exc: BaseException) -> bool:
@@ -389,6 +392,10 @@ async def _pg_run(conn: Any, sql: str, params: Sequence[Any]) -> _PgCursor:
         return _PgCursor([], _rowcount(status))
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(str(exc)) from exc
+    except Exception as exc:
+        if _is_connection_error(exc) and not isinstance(exc, DatabaseUnavailable):
+            raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}") from exc
+        raise
 
 
 _current_tx: contextvars.ContextVar[_PgTx | None] = contextvars.ContextVar("dayshift_pg_tx", default=None)
@@ -497,14 +504,47 @@ class PostgresDatabase(Database):
         if outer is not None and outer.owner is self:
             yield outer  # nested: join the outer transaction
             return
-        async with self._acquire() as conn:
-            tx = _PgTx(conn, self)
-            token = _current_tx.set(tx)
+        conn, started = await self._begin()
+        tx = _PgTx(conn, self)
+        token = _current_tx.set(tx)
+        try:
             try:
-                async with conn.transaction():
-                    yield tx
-            finally:
-                _current_tx.reset(token)
+                yield tx
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await started.rollback()
+                raise
+            try:
+                await started.commit()
+            except Exception as exc:
+                if _is_connection_error(exc):  # whether it committed is unknown: the caller retries, idempotently
+                    raise DatabaseUnavailable(f"database lost at commit: {type(exc).__name__}") from exc
+                raise
+        finally:
+            _current_tx.reset(token)
+            await self._pool.release(conn)
+
+    async def _begin(self) -> tuple[Any, Any]:
+        """A pooled connection with a transaction started, retrying while the server is unreachable (nothing
+        has run yet, so retrying is safe; a stale pooled connection is discarded on release)."""
+        delay = 0.05
+        waited = 0.0
+        while True:
+            conn = await _retry_connect(self._pool.acquire)
+            try:
+                started = conn.transaction()
+                await started.start()
+                return conn, started
+            except Exception as exc:
+                await self._pool.release(conn)
+                if not _is_connection_error(exc) or waited > _retry_seconds():
+                    if _is_connection_error(exc):
+                        raise DatabaseUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+                    raise
+                log.warning("database unreachable (%s); retrying in %.2fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 2.0)
 
     def _joined(self) -> _PgTx | None:
         tx = _current_tx.get()
@@ -522,7 +562,7 @@ class PostgresDatabase(Database):
                     return await _pg_run(conn, sql, params)
             except Exception as exc:
                 # a statement outside a transaction is safe to repeat after a lost connection or conflict
-                if not (_is_connection_error(exc) or _is_retryable_conflict(exc)) or waited > _RETRY_SECONDS:
+                if not (_is_connection_error(exc) or _is_retryable_conflict(exc)) or waited > _retry_seconds():
                     if _is_connection_error(exc):
                         raise DatabaseUnavailable(f"database unreachable: {type(exc).__name__}") from exc
                     raise
@@ -556,7 +596,7 @@ async def _retry_connect(make: Any) -> Any:
         except Exception as exc:
             if not _is_connection_error(exc):
                 raise
-            if waited > _RETRY_SECONDS:
+            if waited > _retry_seconds():
                 raise DatabaseUnavailable(f"database unreachable after {waited:.0f} s: {type(exc).__name__}") from exc
             log.warning("database unreachable (%s); retrying in %.1fs", type(exc).__name__, delay)
         await asyncio.sleep(delay)
