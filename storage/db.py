@@ -153,6 +153,7 @@ class Database:
 
     dialect: str = ""
     path: str = ""
+    writes: int = 0  # write transactions committed or attempted by this process (the scale bench reads it)
 
     @classmethod
     async def open(cls, target: str | Path, *, migrate: bool = True) -> Database:
@@ -264,6 +265,7 @@ class SqliteDatabase(Database):
         """A write transaction; commits on success, rolls back on any exception."""
         async with self._write_lock:
             await self._begin()
+            self.writes += 1
             try:
                 yield _SqliteTx(self._conn)
             except BaseException:
@@ -505,6 +507,7 @@ class PostgresDatabase(Database):
             yield outer  # nested: join the outer transaction
             return
         conn, started = await self._begin()
+        self.writes += 1
         tx = _PgTx(conn, self)
         token = _current_tx.set(tx)
         try:
@@ -572,6 +575,8 @@ class PostgresDatabase(Database):
             delay = min(delay * 2, 2.0)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._joined() is None:
+            self.writes += 1
         return (await self._run(sql, params)).rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
