@@ -34,7 +34,8 @@ def reachable() -> bool:
 
 def skip_unless_reachable() -> None:
     if not reachable():
-        pytest.skip(f"PostgreSQL not reachable at {urlsplit(ADMIN_URL).netloc}: set {ENV}=postgresql://... "
+        parts = urlsplit(ADMIN_URL)
+        pytest.skip(f"PostgreSQL not reachable at {parts.hostname}:{parts.port or 5432}: set {ENV}=postgresql://... "
                     "to run the PostgreSQL cases")
 
 
