@@ -240,14 +240,17 @@ class SqliteDatabase(Database):
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            cur = await self._conn.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in await cur.fetchall()}
             applied = []
             for version, name, sql in available_migrations():
-                if version in done:
-                    continue
-                await self._conn.execute("BEGIN IMMEDIATE")
+                # Check and apply under one write lock: a second process starting at the same moment waits,
+                # then finds the version recorded and skips it.
+                await self._begin()
                 try:
+                    async with self._conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
+                                                  (version,)) as cur:
+                        if await cur.fetchone() is not None:
+                            await self._conn.execute("COMMIT")
+                            continue
                     for statement in _split_sql(sql):
                         await self._conn.execute(statement)
                     await self._conn.execute(

@@ -89,17 +89,16 @@ async def test_session_appends_across_processes_keep_one_order(two: tuple[Store,
     assert entries is not None and sorted(e["n"] for e in entries) == list(range(20))
 
 
-async def test_postgres_migrations_once_when_processes_start_together() -> None:
-    url = await pg.create_database()
+async def test_migrations_once_when_processes_start_together(db_factory: MakeDb) -> None:
+    target = await db_factory()
+    dbs = await asyncio.gather(*(Database.open(target) for _ in range(3)))
     try:
-        dbs = await asyncio.gather(*(Database.open(url) for _ in range(3)))
         rows = await dbs[0].fetchall("SELECT version FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in rows] == [v for v, _, _ in available_migrations()]
         assert await dbs[0].migrate() == []
+    finally:
         for db in dbs:
             await db.close()
-    finally:
-        await pg.drop_database(url)
 
 
 async def test_postgres_failed_migration_rolls_back(monkeypatch: pytest.MonkeyPatch) -> None:
