@@ -85,3 +85,38 @@ async def test_statements_retry_through_an_outage_and_fail_retryably_after(monke
     finally:
         await store.close()
         await pg.drop_database(url)
+
+
+async def test_an_activity_on_a_lost_database_fails_retryably_not_successfully(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow's record_tasks activity, run by Temporal's ActivityEnvironment: with the database gone it
+    raises DatabaseUnavailable (not a non-retryable ApplicationError), so Temporal retries it; nothing returns."""
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from tests.fakes.agents import RecordingNotifier, ScriptedAgents
+    from workflows.activities import RecordInput, ShiftActivities
+    from workflows.models import TaskState
+
+    url = await pg.create_database()
+    proxy = Proxy(urlsplit(url).port or 5432)
+    await proxy.start()
+    store = await Store.open(_via(url, proxy.port))
+    try:
+        await store.users.ensure("U1")
+        task, _ = await store.tasks.create("U1", "mirror me", generated_by="orchestrator", workflow_id="wf")
+        acts = ShiftActivities(store, ScriptedAgents(), RecordingNotifier())
+        state = TaskState(task_id=task.task_id, short_id=task.short_id, description="mirror me", progress=40)
+        monkeypatch.setenv("DAYSHIFT_DB_RETRY_SECONDS", "1")
+        await proxy.cut()
+        with pytest.raises(DatabaseUnavailable) as raised:
+            await ActivityEnvironment().run(acts.record_tasks, RecordInput(user_id="U1", workflow_id="wf",
+                                                                           tasks=[state]))
+        assert not isinstance(raised.value, ApplicationError)
+        await proxy.start()
+        await ActivityEnvironment().run(acts.record_tasks, RecordInput(user_id="U1", workflow_id="wf",
+                                                                       tasks=[state]))  # Temporal's retry
+        assert (await store.tasks.get("U1", task.task_id)).progress == 40
+    finally:
+        await store.close()
+        await pg.drop_database(url)
