@@ -40,8 +40,13 @@ clean:
 
 # The dashboard's browser tests drive Debian's chromium with Playwright (`playwright install` cannot download here).
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -q && apt-get install -y -q chromium; } \
-		|| echo "WARNING: could not install chromium (apt-get as root); tests/web browser tests will fail" >&2
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  { apt-get update -q && apt-get install -y -q chromium; } || \
+	  echo "Could not install chromium: run  apt-get install -y chromium  (browser tests skip until then)" >&2; \
+	else \
+	  echo "The dashboard's browser tests need chromium: run  sudo apt-get install -y chromium  (they skip until then)" >&2; \
+	fi
 # Agents' shell commands run in Claude Code's OS sandbox, which needs bubblewrap and socat on Linux.
 # Installed here when apt is available and we are root; otherwise the one command is printed (compute
 # tasks are refused at pre-validation, never run unsandboxed, until they are installed).

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -275,11 +276,17 @@ class ClaudeAgentRuntime:
             async with self._slots:
                 if monitor is not None:
                     monitor.waiting(False)
+                started = _agent_event("agent_started", ctx, role=kind, model=options.model)
                 outcome = await self._session(options, prompt, monitor)
             return outcome
         finally:
             cost = _cost(outcome) if outcome else 0.0
             usage = (outcome.result.usage or {}) if outcome and outcome.result else {}
+            if "started" in locals():  # the spec's agent_finished event (ops); agents/ cannot import workflows/
+                _agent_event("agent_finished", ctx, role=kind, model=options.model, cost_usd=cost,
+                             ok=outcome is not None, input_tokens=int(usage.get("input_tokens", 0)),
+                             output_tokens=int(usage.get("output_tokens", 0)),
+                             seconds=round(time.monotonic() - started, 3))
             await asyncio.shield(self.store.ledger.settle(
                 ctx.user_id, ledger_key, actual_usd=cost, input_tokens=int(usage.get("input_tokens", 0)),
                 output_tokens=int(usage.get("output_tokens", 0))))
@@ -375,3 +382,11 @@ def _safe(part: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", part).strip(".")
     return cleaned or "_"
 
+
+
+def _agent_event(name: str, ctx: AgentContext, **fields: Any) -> float:
+    """One of the spec's log events, shaped like workflows.events.emit; returns a monotonic start time."""
+    logging.getLogger("dayshift.events").info(name, extra={
+        "event": name, "workflow_id": ctx.workflow_id, "user_id": ctx.user_id, "task_id": ctx.task_id,
+        "data": fields})
+    return time.monotonic()

@@ -41,7 +41,7 @@ async def main(commands: int, adds: int) -> None:
                            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
                            "DAYSHIFT_DATA_DIR": tmp, "DAYSHIFT_WINDOW_SECONDS": "600",
                            "DAYSHIFT_CHECKPOINT_SECONDS": "60", "DAYSHIFT_WARNING_SECONDS": "30",
-                           "DAYSHIFT_LOG_LEVEL": "WARNING"})
+                           "DAYSHIFT_LOG_LEVEL": "WARNING", "DAYSHIFT_MODEL": "offline"})
         stop = asyncio.Event()
         bot = asyncio.create_task(run_bot(Settings(), stop))
         await slack.wait_connected(60)

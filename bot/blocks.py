@@ -167,8 +167,12 @@ def report_blocks(report: StatusReport) -> list[Block]:
     """The spec's status report as Block Kit: every task, cancelled ones on lines of their own."""
     blocks: list[Block] = [HeaderBlock(text=PlainTextObject(text=f"📋 Daily Task Summary - {report.day}"[:150]))]
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=report_window(report))]))
+    if report.model_label:
+        blocks.append(md(f"🧪 *Ran on the {escape(report.model_label)}*"))
     if report.skipped_reason:
         blocks.append(md(f"⏭️ *Shift skipped:* {escape(report.skipped_reason)}"))
+    if report.failed_reason:
+        blocks.append(md(f"⚠️ *Shift failed:* {escape(report.failed_reason)}"))
     avg = duration(report.average_task_minutes) if report.average_task_minutes is not None else "n/a"
     tail: list[Block] = [
         DividerBlock(),
@@ -177,6 +181,7 @@ def report_blocks(report: StatusReport) -> list[Block]:
            f"({report.completion_rate:.0%})\n• Average Task Time: {avg}\n"
            f"• Total Time Used: {duration(report.time_used_minutes)} of "
            f"{duration(report.window_minutes)}\n• Cost: ${report.cost_usd:.4f}"),
+        *([notes_block(report.notes)] if report.notes else []),
         md(f"*Next Steps:* {escape(report.next_steps or 'n/a')}"),
     ]
     groups = [("✅ COMPLETED", report.completed, "done"), ("🔄 IN PROGRESS", report.in_progress, "progress"),
@@ -198,6 +203,11 @@ def status_text(state: DayState) -> str:
     deadline = f", report due {slack_time(state.deadline, state.timezone)}" if state.deadline else ""
     return (f"Shift {state.day} is {state.phase}: {done}/{len(state.tasks)} done, "
             f"checkpoint {state.checkpoints}{deadline}.")
+
+
+def notes_block(notes: list[str]) -> Block:
+    """What went wrong that the user should know (failed planning, review, escalation, notification)."""
+    return md(clip("*Notes*\n" + "\n".join(f"• {escape(n[:300])}" for n in notes[-10:]), 2900))
 
 
 _CARD_STATUS = {TaskStatus.COMPLETED: "complete", TaskStatus.IN_PROGRESS: "in_progress", TaskStatus.FAILED: "error"}
@@ -285,8 +295,13 @@ def home_view(user: User, state: DayState | None, waiting: list[Task], last_repo
             if ts:
                 lines = [task_line(t) + _timing(t, user.timezone) for t in ts]
                 blocks.append(md(f"*{label}*\n" + "\n".join(lines[:15])))
+        if state.notes:
+            blocks.append(notes_block(state.notes))
     elif last_report is not None:
         blocks.append(md(f"*Last shift* ({last_report.day}): {report_summary(last_report)}"))
+        if last_report.failed_reason or last_report.notes:
+            failed = [f"Shift failed: {last_report.failed_reason}"] if last_report.failed_reason else []
+            blocks.append(notes_block(failed + last_report.notes))
     else:
         blocks.append(md("No shift yet. It starts at your start time, or press *Run today's shift now*."))
     if waiting:

@@ -6,6 +6,7 @@ Every operation takes the acting user's id and only ever touches that user's tas
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from bot.blocks import slack_time
+from bot.services import day_shape
 from bot.settings import Settings, validate_start_time, validate_timezone
 from storage.models import Task, User
 from storage.store import Store
@@ -29,12 +31,12 @@ from workflows.models import (
     DayInput,
     DayState,
     EditTaskRequest,
-    ScheduleInput,
     TaskState,
     day_workflow_id,
 )
-from workflows.schedules import local_day, next_start, start_day_now, upsert_schedule
+from workflows.schedules import local_day, next_start, start_day_now, sync_user_schedule
 
+log = logging.getLogger(__name__)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -77,13 +79,26 @@ class ShiftControl:
         self.client = client
         self.settings = settings
         self.task_queue = task_queue
+        self.scheduled: set[str] = set()  # users whose schedule this process has checked (ops: reconciliation)
 
     # ---- users and days ---------------------------------------------------------------------------
 
     async def user(self, user_id: str, *, timezone: str | None = None) -> User:
-        return await self.store.users.ensure(
+        user = await self.store.users.ensure(
             user_id, timezone=timezone or self.settings.default_timezone,
             preferred_start_time=self.settings.default_start_time)
+        if user_id not in self.scheduled:  # first seen (command, Home open): the defaults' schedule
+            try:
+                await self.sync_schedule(user)
+            except RPCError as exc:  # Temporal unreachable: the command still works; retried on the next one
+                log.warning("schedule sync failed", extra={"user_id": user_id, "data": {"error": str(exc)[:200]}})
+        return user
+
+    async def sync_schedule(self, user: User) -> str:
+        outcome = await sync_user_schedule(self.client, user, catchup=timedelta(seconds=self.settings.catchup_seconds),
+                                           timings=day_shape(self.settings), task_queue=self.task_queue)
+        self.scheduled.add(user.user_id)
+        return outcome
 
     def day_id(self, user: User) -> str:
         """The id a day starting now would get (for starting one; to find the running day use ``live``)."""
@@ -216,13 +231,7 @@ class ShiftControl:
         user = user.model_copy(update={"timezone": tz, "preferred_start_time": start, "slack_channel": channel,
                                        "paused": paused})
         await self.store.users.save(user)
-        await upsert_schedule(
-            self.client, ScheduleInput(user_id=user_id, window_seconds=self.settings.window_seconds,
-                                       checkpoint_seconds=self.settings.checkpoint_seconds,
-                                       warning_seconds=self.settings.warning_seconds,
-                                       max_parallel=self.settings.max_parallel_tasks),
-            timezone=tz, start_time=start, catchup=timedelta(seconds=self.settings.catchup_seconds), paused=paused,
-            task_queue=self.task_queue)
+        await self.sync_schedule(user)
         return user
 
     async def next_start(self, user: User) -> str:

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from storage.redaction import redact, register_secret
@@ -38,11 +39,44 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(payload, default=str))
 
 
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+EVENTS_LOGGER = "dayshift.events"  # workflows/events.py and agents/runtime.py log the spec's events here
+
+
+def _not_a_dropped_client(record: logging.LogRecord) -> bool:
+    """aiohttp.server logs an ERROR when a client hangs up mid-response (an agent CLI cancelled at the
+    deadline, by design); it is noise, not a failure."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not (record.name == "aiohttp.server" and isinstance(exc, ConnectionResetError | ConnectionError)
+                and "closing transport" in str(exc))
+
+
+def configure_logging(level: str = "INFO", stream: Any = None, *, log_file: Path | None = None,
+                      events_on_stream: bool = True) -> None:
+    """JSON lines to stderr (and DAYSHIFT_LOG_FILE). Filtering is per handler: the events logger always
+    produces its records, so the metrics handler counts them whatever the console shows."""
+    numeric = logging.getLevelName(level.upper())
+    numeric = numeric if isinstance(numeric, int) else logging.INFO
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.setLevel(numeric)
+    handler.addFilter(_not_a_dropped_client)
+    if not events_on_stream:  # the demo's board tells the story; the file still gets every event
+        handler.addFilter(lambda record: not record.name.startswith(EVENTS_LOGGER))
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(JsonFormatter())
+        to_file.setLevel(min(numeric, logging.INFO))
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    for old in root.handlers:
+        if isinstance(old, logging.FileHandler):
+            old.close()
+    root.handlers[:] = handlers
+    root.setLevel(min(numeric, logging.INFO) if log_file is not None else numeric)
+    logging.getLogger(EVENTS_LOGGER).setLevel(logging.INFO)
     for noisy in ("aiohttp.access", "slack_sdk.socket_mode", "temporalio.activity", "temporalio.workflow"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, numeric))
+    # APScheduler logs every job run at INFO ("Running job ..."): that chatter only shows at DEBUG.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if numeric <= logging.DEBUG else logging.WARNING)

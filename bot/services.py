@@ -6,23 +6,26 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.runtime import Runtime
 
 from agents.offline import OfflineModel
 from agents.runtime import AgentConfig, ClaudeAgentRuntime
 from agents.sandbox import ContainmentPolicy
 from agents.tools import SendMessage
 from bot.logging_setup import register_secret
+from bot.metrics import temporal_runtime
 from bot.settings import Settings
 from bot.temporal_server import EmbeddedTemporal
 from storage.store import Store
 from workflows.activities import ShiftActivities
+from workflows.models import ScheduleInput
 from workflows.notifier import Notifier
-from workflows.worker import build_worker
+from workflows.worker import ShiftWorkers, build_worker
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ class Services:
     store: Store
     client: Client
     agents: ClaudeAgentRuntime
-    worker: Worker | None = None
+    worker: ShiftWorkers | None = None
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
 
@@ -59,61 +62,97 @@ def register_secrets(settings: Settings) -> None:
             register_secret(secret.get_secret_value())
 
 
-async def connect_temporal(settings: Settings) -> tuple[Client, EmbeddedTemporal | None]:
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None
+                           ) -> tuple[Client, EmbeddedTemporal | None]:
     """Connect to TEMPORAL_ADDRESS, or start the embedded dev server on a file in the data folder."""
     if settings.temporal_address:
         api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
         client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace,
                                       api_key=api_key, tls=settings.temporal_tls or bool(api_key),
-                                      data_converter=pydantic_data_converter)
+                                      data_converter=pydantic_data_converter, runtime=runtime)
         return client, None
     embedded = EmbeddedTemporal(settings.data_dir, ui_port=settings.temporal_ui_port,
                                 namespace=settings.temporal_namespace)
-    await embedded.start()
-    client = await Client.connect(embedded.address, namespace=settings.temporal_namespace,
-                                  data_converter=pydantic_data_converter)
+    try:  # a stop (SIGTERM) during start-up cancels us here: never leave the server behind
+        await embedded.start()
+        client = await Client.connect(embedded.address, namespace=settings.temporal_namespace,
+                                      data_converter=pydantic_data_converter, runtime=runtime)
+    except BaseException:
+        await embedded.stop()
+        raise
     return client, embedded
 
 
-async def start_model(settings: Settings, pace: float = 0.0) -> tuple[str | None, str | None, OfflineModel | None]:
-    """(base_url, api_key, offline server): real Claude with ANTHROPIC_API_KEY, else the offline model."""
-    if settings.anthropic_api_key is not None:
-        return settings.anthropic_base_url, settings.anthropic_api_key.get_secret_value(), None
-    if settings.anthropic_base_url:
-        return settings.anthropic_base_url, "offline", None
+OFFLINE_LABEL = "offline model (scripted: no real work was done)"
+
+
+class ModelNotConfigured(RuntimeError):
+    """No model for `run`/`worker`: fail at start-up rather than report work that never happened."""
+
+
+async def start_model(settings: Settings, pace: float = 0.0, *, demo: bool = False
+                      ) -> tuple[str | None, str | None, OfflineModel | None]:
+    """(base_url, api_key, offline server). The offline model runs only in the demo or with DAYSHIFT_MODEL=offline."""
+    offline_wanted = settings.model == "offline" or (demo and settings.model != "claude")
+    if not offline_wanted:
+        if settings.anthropic_api_key is not None:
+            return settings.anthropic_base_url, settings.anthropic_api_key.get_secret_value(), None
+        if settings.anthropic_base_url:  # a gateway that holds the key
+            return settings.anthropic_base_url, "gateway", None
+        raise ModelNotConfigured(settings.model_problem() or "no model configured")
     offline = await OfflineModel(executor_step_delay=pace).start()
-    log.info("using the offline model", extra={"data": {"base_url": offline.base_url}})
+    log.warning("using the offline model: scripted answers, no real work", extra={
+        "event": "offline_model", "data": {"base_url": offline.base_url}})
     return offline.base_url, "offline", offline
 
 
+def day_shape(settings: Settings) -> ScheduleInput:
+    """The operator's current shape of a day; what a schedule carries and what ``resolve_day`` reads."""
+    return ScheduleInput(user_id="*", window_seconds=settings.window_seconds,
+                         checkpoint_seconds=settings.checkpoint_seconds, warning_seconds=settings.warning_seconds,
+                         max_parallel=settings.max_parallel_tasks)
+
+
 @asynccontextmanager
-async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier], *,
+async def open_services(settings: Settings, make_notifier: Callable[[Store], Notifier] | None, *,
                         with_worker: bool = True, stale_after: float = 300.0,
-                        offline_pace: float = 0.0) -> AsyncIterator[Services]:
+                        offline_pace: float = 0.0, demo: bool = False,
+                        runtime: Runtime | None = None, cli_max_retries: int | None = None
+                        ) -> AsyncIterator[Services]:
     register_secrets(settings)
+    problem = None if demo else settings.model_problem()
+    if problem:  # before opening or connecting to anything
+        raise ModelNotConfigured(problem)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_target)
-    notifier = make_notifier(store)
+    # No notifier (a worker without Slack): this process then serves no notification queue.
+    notifier = make_notifier(store) if make_notifier is not None else None
     send_message: SendMessage | None = getattr(notifier, "send_message", None)
     temporal: EmbeddedTemporal | None = None
     offline: OfflineModel | None = None
     agents: ClaudeAgentRuntime | None = None
     try:
-        client, temporal = await connect_temporal(settings)
-        base_url, api_key, offline = await start_model(settings, offline_pace)
+        client, temporal = await connect_temporal(settings, runtime or temporal_runtime())
+        base_url, api_key, offline = await start_model(settings, offline_pace, demo=demo)
         agents = ClaudeAgentRuntime(store, AgentConfig(
             data_dir=settings.data_dir.resolve(), orchestrator_model=settings.orchestrator_model,
             executor_model=settings.executor_model, base_url=base_url, api_key=api_key,
             max_turns=settings.agent_max_turns, agent_budget_usd=settings.agent_budget_usd,
             daily_budget_usd=settings.daily_budget_usd, max_concurrent=settings.max_concurrent_agents,
-            policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap),
+            policy=containment_policy(settings), run_token_cap=settings.agent_run_token_cap,
+            **({"cli_max_retries": cli_max_retries} if cli_max_retries is not None else {})),
             send_message=send_message)
         services = Services(settings=settings, store=store, client=client, agents=agents, temporal=temporal,
                             offline=offline)
         if with_worker:
             activities = ShiftActivities(store, agents, notifier, daily_budget_usd=settings.daily_budget_usd,
                                          agent_budget_usd=settings.agent_budget_usd, stale_after=stale_after)
-            services.worker = build_worker(client, activities, max_concurrent_agents=settings.max_concurrent_agents)
+            activities.model_label = OFFLINE_LABEL if offline is not None else None
+            activities.day_shape = day_shape(settings)
+            # On SIGTERM running activities are cancelled at once (executors save their progress) while
+            # Temporal is still up, so the whole stop fits in 10 s; Temporal retries them elsewhere or later.
+            services.worker = build_worker(client, activities, max_concurrent_agents=settings.max_concurrent_agents,
+                                           graceful_shutdown=timedelta(0))
             async with services.worker:
                 yield services
         else:

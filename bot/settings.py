@@ -92,6 +92,29 @@ class Settings(BaseSettings):
             raise ValueError("DAYSHIFT_CHECKPOINT_SECONDS must not exceed DAYSHIFT_WINDOW_SECONDS")
         return self
 
+    # ---- ops (issue 12): model choice, metrics, log file ------------------------------------------
+    model: str | None = Field(None, validation_alias="DAYSHIFT_MODEL")
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="DAYSHIFT_METRICS_PORT")
+    log_file: Path | None = Field(None, validation_alias="DAYSHIFT_LOG_FILE")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        value = (value or "").strip().lower() or None
+        if value not in (None, "offline", "claude"):
+            raise ValueError(f"DAYSHIFT_MODEL={value!r}: use 'offline' (the scripted model, for trying Dayshift "
+                             "out) or 'claude' (needs ANTHROPIC_API_KEY or ANTHROPIC_BASE_URL)")
+        return value
+
+    def model_problem(self) -> str | None:
+        """Why no model is configured for `run`/`worker`, or None. The offline model is never a silent default."""
+        if self.model == "offline" or self.anthropic_api_key is not None or self.anthropic_base_url:
+            return None
+        return ("No model configured: set ANTHROPIC_API_KEY (Claude API), or ANTHROPIC_BASE_URL for a gateway "
+                "that holds the key; to try Dayshift with the scripted offline model, set DAYSHIFT_MODEL=offline "
+                "(its reports describe work that did not happen). `dayshift demo` uses it unless "
+                "DAYSHIFT_MODEL=claude.")
+
     @property
     def database_path(self) -> Path:
         return self.db_path or (self.data_dir / "dayshift.db")

@@ -128,23 +128,25 @@ class SlackNotifier:
     # ---- the day's thread -------------------------------------------------------------------------
 
     async def _thread(self, user_id: str, workflow_id: str, day: str, deadline: datetime | None = None,
-                      timezone: str = "UTC") -> tuple[str, str]:
+                      timezone: str = "UTC", model_label: str | None = None) -> tuple[str, str]:
         run = await self.store.runs.get(user_id, workflow_id)
         if run is not None and run.thread_channel and run.thread_ts:
             return run.thread_channel, run.thread_ts
         due = f" — report due {slack_time(deadline, timezone)}" if deadline else ""
         text = f"🧵 <@{user_id}>'s Dayshift for {day} has started{due}"
+        text += f" · 🧪 running on the {model_label}" if model_label else ""
         channel, ts, _ = await self._post_once(user_id, f"{workflow_id}:parent", await self._destination(user_id),
                                                text)
         await self.store.runs.update(user_id, workflow_id, thread_channel=channel, thread_ts=ts)
         return channel, ts
 
     async def day_started(self, state: DayState) -> None:
-        await self._thread(state.user_id, state.workflow_id, state.day, state.deadline, state.timezone)
+        await self._thread(state.user_id, state.workflow_id, state.day, state.deadline, state.timezone,
+                           state.model_label)
 
     async def progress(self, state: DayState) -> None:
         channel, thread_ts = await self._thread(state.user_id, state.workflow_id, state.day, state.deadline,
-                                                state.timezone)
+                                                state.timezone, state.model_label)
         text, blocks = progress_blocks(state, native=self.native_plan)
         run = await self.store.runs.get(state.user_id, state.workflow_id)
         if run is not None and run.status_ts:

@@ -222,7 +222,7 @@ class SqliteDatabase(Database):
         conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA journal_mode = WAL")
+        await _switch_to_wal(conn)
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         db = cls(conn, path)
@@ -236,10 +236,16 @@ class SqliteDatabase(Database):
     async def migrate(self) -> list[int]:
         """Apply every migration not yet recorded; each in its own transaction. Returns the applied versions."""
         async with self._write_lock:
-            await self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
+            await self._begin()
+            try:
+                await self._conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
             applied = []
             for version, name, sql in available_migrations():
                 # Check and apply under one write lock: a second process starting at the same moment waits,
@@ -268,7 +274,7 @@ class SqliteDatabase(Database):
     async def transaction(self) -> AsyncIterator[Tx]:
         """A write transaction; commits on success, rolls back on any exception."""
         async with self._write_lock:
-            await self._begin()
+            await self._begin_or_undo()
             self.writes += 1
             try:
                 yield _SqliteTx(self._conn)
@@ -276,6 +282,21 @@ class SqliteDatabase(Database):
                 await self._conn.execute("ROLLBACK")
                 raise
             await self._conn.execute("COMMIT")
+
+    async def _begin_or_undo(self) -> None:
+        """BEGIN; if the caller is cancelled meanwhile (an activity cancelled at the deadline), undo it.
+
+        aiosqlite runs queued statements in order even when the task awaiting one was cancelled, so the
+        BEGIN may still run after we stop waiting; a ROLLBACK queued behind it keeps the shared connection
+        out of a transaction nobody owns ("cannot start a transaction within a transaction" for every
+        later writer).
+        """
+        try:
+            await self._begin()
+        except asyncio.CancelledError:
+            with contextlib.suppress(sqlite3.OperationalError):  # no transaction began: nothing to undo
+                await self._conn.execute("ROLLBACK")
+            raise
 
     async def _begin(self) -> None:
         """BEGIN IMMEDIATE, waiting out another process's writer.
@@ -305,7 +326,7 @@ class SqliteDatabase(Database):
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self._write_lock:
-            await self._begin()
+            await self._begin_or_undo()
             try:
                 await self._conn.executemany(sql, rows)
             except BaseException:
@@ -617,3 +638,19 @@ def _split_sql(sql: str) -> list[str]:
     """Split a migration into statements (migrations hold no triggers or string semicolons)."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+async def _switch_to_wal(conn: aiosqlite.Connection) -> None:
+    """Switching a fresh file to WAL needs a lock SQLite does not wait for (no busy handler), so two processes
+    opening one new database together retry here instead of failing with "database is locked"."""
+    delay, waited = 0.01, 0.0
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or waited > BUSY_TIMEOUT_MS / 1000:
+                raise
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.2)

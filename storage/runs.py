@@ -99,3 +99,9 @@ class RunRepository:
             "UPDATE slack_posts SET channel = ?, ts = ?, posted_at = ? WHERE user_id = ? AND post_key = ?",
             (channel, ts, utcnow(), user_id, post_key),
         )
+
+    async def open_runs(self) -> list[WorkflowRun]:
+        """Runs not closed yet (running, or reported but not archived): the bot checks that their workflow
+        still runs, so a terminated or timed-out day does not strand its tasks."""
+        rows = await self.db.fetchall("SELECT * FROM workflows WHERE status IN ('running', 'reported') ORDER BY day")
+        return [WorkflowRun.model_validate(dict(r)) for r in rows]

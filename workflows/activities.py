@@ -32,12 +32,16 @@ from agents.profiles import unknown_capabilities
 from agents.sandbox import capability_problem, containment_of
 from agents.supervision import AgentMonitor
 from storage.ledger import BudgetExceeded, budget_verdict
+from storage.models import TaskStatus
 from storage.store import Store
+from storage.tasks import NotFound
+from workflows.events import emit
 from workflows.models import (
     DayInput,
     DayState,
     ProgressSignal,
     ScheduleInput,
+    ShiftTimings,
     StatusReport,
     TaskState,
 )
@@ -79,6 +83,17 @@ class EscalateInput(BaseModel):
     state: DayState
     task: TaskState
     escalation_id: str
+    # Given by the day's own bounded ``advise`` step; None for days recorded before it (advice runs inline).
+    suggestion: str | None = None
+
+
+class AdviseInput(BaseModel):
+    state: DayState
+    task: TaskState
+
+
+class FailDayInput(BaseModel):
+    report: StatusReport
 
 
 class ResolveInput(BaseModel):
@@ -99,22 +114,57 @@ class ArchiveInput(BaseModel):
     status: str
 
 
+DEFAULT_ADVICE = "Retry if the cause looks transient; otherwise skip it and rephrase the task tomorrow."
+
+
 class ShiftActivities:
-    def __init__(self, store: Store, agents: AgentRuntime, notifier: Notifier, *, daily_budget_usd: float = 5.0,
-                 agent_budget_usd: float = 1.0, heartbeat_interval: float = 1.0, stale_after: float = 300.0) -> None:
+    """``notifier`` is None in a process without Slack: it then serves no notification activity (see worker.py)."""
+
+    def __init__(self, store: Store, agents: AgentRuntime, notifier: Notifier | None, *,
+                 daily_budget_usd: float = 5.0, agent_budget_usd: float = 1.0, heartbeat_interval: float = 1.0,
+                 stale_after: float = 300.0, advice_seconds: float = 60.0) -> None:
         self.store = store
         self.agents = agents
-        self.notifier = notifier
+        self._notifier = notifier
+        self.advice_seconds = advice_seconds
         self.daily_budget_usd = daily_budget_usd
         self.agent_budget_usd = agent_budget_usd
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        self.model_label: str | None = None  # the offline model's label, stamped on the thread and the report
+        self.day_shape: ShiftTimings | None = None  # the operator's current day shape, read when a day starts
+
+    @property
+    def has_notifier(self) -> bool:
+        return self._notifier is not None
+
+    @property
+    def notifier(self) -> Notifier:
+        if self._notifier is None:  # only reachable if a worker registered a notification without a notifier
+            raise RuntimeError("this process has no Notifier: notification activities must not run here")
+        return self._notifier
+
+    async def _changed(self, user_id: str) -> None:
+        """Ask the dashboard to refresh; a process without Slack has no dashboard to poke (the next
+        checkpoint, which runs where Slack is, refreshes it)."""
+        if self._notifier is not None:
+            await self._notifier.changed(user_id)
+
+    def bookkeeping(self) -> list[object]:
+        """TASK_QUEUE: storage only, quick; never waits behind an agent."""
+        return [self.open_day, self.record_tasks, self.validate_tasks, self.resolve_escalation, self.flag_warning,
+                self.save_report, self.archive_day, self.resolve_day, self.fail_day]
+
+    def agent_work(self) -> list[object]:
+        """AGENT_QUEUE: each holds an agent (CLI) for as long as it runs."""
+        return [self.plan_day, self.execute_task, self.review, self.advise, self.next_steps]
+
+    def notifications(self) -> list[object]:
+        """NOTIFY_QUEUE: talk to Slack (or the demo's console); only where a Notifier exists."""
+        return [self.announce_day, self.checkpoint, self.escalate, self.deliver_report]
 
     def all(self) -> list[object]:
-        return [self.open_day, self.announce_day, self.plan_day, self.record_tasks, self.validate_tasks,
-                self.execute_task, self.checkpoint, self.review, self.escalate, self.resolve_escalation,
-                self.flag_warning, self.next_steps, self.save_report, self.deliver_report, self.archive_day,
-                self.resolve_day]
+        return self.bookkeeping() + self.agent_work() + (self.notifications() if self.has_notifier else [])
 
     @activity.defn
     async def open_day(self, state: DayState) -> list[TaskState]:
@@ -128,7 +178,7 @@ class ShiftActivities:
 
     @activity.defn
     async def announce_day(self, state: DayState) -> None:
-        await self.notifier.day_started(state)
+        await self.notifier.day_started(state.model_copy(update={"model_label": self.model_label}))
 
     async def _beating(self, work: Callable[[], Awaitable[T]]) -> T:
         """Heartbeat while ``work`` runs, so a dead worker is noticed within the heartbeat timeout."""
@@ -147,10 +197,20 @@ class ShiftActivities:
         """Mirror the workflow's columns of each task (never the output, cost or tokens the executor wrote)."""
         now = datetime.now(ZoneInfo("UTC"))
         for t in inp.tasks:
+            before = await self._status_of(inp.user_id, t.task_id)
             await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t, now), kind=inp.kind,
                                           message=inp.message or t.error or t.blocked_reason,
                                           attempt=t.attempts or None)
-        await self.notifier.changed(inp.user_id)
+            if before != t.status.value:
+                emit("task_status_changed", workflow_id=inp.workflow_id, user_id=inp.user_id, task_id=t.task_id,
+                     **{"from": before, "to": t.status.value, "reason": t.error or t.blocked_reason})
+        await self._changed(inp.user_id)
+
+    async def _status_of(self, user_id: str, task_id: str) -> str | None:
+        try:
+            return (await self.store.tasks.get(user_id, task_id)).status.value
+        except NotFound:
+            return None
 
     @activity.defn
     async def validate_tasks(self, inp: ValidateInput) -> list[Validation]:
@@ -186,6 +246,8 @@ class ShiftActivities:
         """Run one executor under supervision; progress goes to SQLite and to the workflow."""
         info = activity.info()
         if info.attempt > 1:
+            emit("task_retry", workflow_id=req.workflow_id, user_id=req.user_id, task_id=req.task_id,
+                 attempt=info.attempt, round=req.round)
             await self.store.tasks.add_event(req.user_id, req.task_id, "retry",
                                              f"attempt {info.attempt} of round {req.round}", attempt=info.attempt,
                                              workflow_id=req.workflow_id)
@@ -215,35 +277,56 @@ class ShiftActivities:
         return result.model_copy(update={"output": summary(result.output)})
 
     @activity.defn
-    async def checkpoint(self, inp: CheckpointInput) -> None:
+    async def checkpoint(self, inp: CheckpointInput) -> str | None:
+        """Snapshot + the thread's progress reply. Returns what could not be delivered (the day notes it),
+        without failing: the next checkpoint brings the reply up to date."""
         await self.store.runs.update(inp.state.user_id, inp.state.workflow_id,
                                      snapshot_json=inp.state.model_dump_json())
-        try:  # the thread's progress reply is advisory: the next checkpoint brings it up to date
+        try:
             if inp.changed:
                 await self.notifier.progress(inp.state)
+                emit("status_update_delivered", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id,
+                     kind="progress")
             await self.notifier.changed(inp.state.user_id)
         except Exception as exc:
+            emit("status_update_failed", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id,
+                 kind="progress", error=str(exc)[:200])
             log.warning("progress update not delivered", extra={"workflow_id": inp.state.workflow_id,
                                                                 "data": {"error": str(exc)[:200]}})
+            return f"Progress update in the thread not delivered: {str(exc)[:200]}"
+        return None
 
     @activity.defn
     async def review(self, req: ReviewRequest) -> ReviewResult:
         return await self._beating(lambda: self.agents.review(req))
 
     @activity.defn
-    async def escalate(self, inp: EscalateInput) -> str:
-        """Record the escalation, ask the orchestrator what it suggests, DM the user."""
+    async def advise(self, inp: AdviseInput) -> str:
+        """The orchestrator's suggestion for a failed task: its own bounded, heartbeating step, so queueing for
+        an agent slot never eats the escalation's own timeout."""
         t = inp.task
-        try:
-            suggestion = await self.agents.advise(AdviceRequest(
-                user_id=inp.state.user_id, workflow_id=inp.state.workflow_id, day=inp.state.day, task=brief(t),
-                error=t.error or "unknown error", attempts=t.attempts))
-        except Exception as exc:
-            log.warning("advice failed", extra={"task_id": t.task_id, "data": {"error": str(exc)}})
-            suggestion = "Retry if the cause looks transient; otherwise skip it and rephrase the task tomorrow."
+        return await self._beating(lambda: self.agents.advise(AdviceRequest(
+            user_id=inp.state.user_id, workflow_id=inp.state.workflow_id, day=inp.state.day, task=brief(t),
+            error=t.error or "unknown error", attempts=t.attempts)))
+
+    @activity.defn
+    async def escalate(self, inp: EscalateInput) -> str:
+        """Record the escalation and DM the user (with the advice the day already asked for)."""
+        t = inp.task
+        suggestion = inp.suggestion
+        if suggestion is None:  # a day recorded before advice became its own step: bounded and heartbeating
+            try:
+                suggestion = await asyncio.wait_for(self.advise(AdviseInput(state=inp.state, task=t)),
+                                                    timeout=self.advice_seconds)
+            except Exception as exc:
+                log.warning("advice failed", extra={"task_id": t.task_id, "data": {"error": str(exc)}})
+                suggestion = DEFAULT_ADVICE
         await self.store.escalations.create(inp.state.user_id, t.task_id, inp.state.workflow_id,
                                             escalation_id=inp.escalation_id, reason=t.error or "unknown error",
                                             suggestion=suggestion, attempts=t.attempts)
+        if activity.info().attempt == 1:  # once, though delivering the DM may be retried
+            emit("escalated", workflow_id=inp.state.workflow_id, user_id=inp.state.user_id, task_id=t.task_id,
+                 reason=t.error, attempts=t.attempts, escalation_id=inp.escalation_id)
         await self._beating(lambda: self.notifier.escalate(inp.state, t, suggestion, inp.escalation_id))
         await self.store.escalations.mark_delivered(inp.state.user_id, inp.escalation_id, None, None)
         return suggestion
@@ -255,6 +338,10 @@ class ShiftActivities:
     @activity.defn
     async def flag_warning(self, state: DayState) -> None:
         """Tell every agent of this user (through shared memory) that the window closes soon."""
+        if activity.info().attempt == 1:
+            emit("deadline_warning", workflow_id=state.workflow_id, user_id=state.user_id,
+                 deadline=_iso(state.deadline),
+                 in_progress=sum(1 for t in state.tasks if t.status is TaskStatus.IN_PROGRESS))
         await self.store.memory.set(state.user_id, "shift.deadline_warning",
                                     f"The window of {state.day} closes at {_iso(state.deadline)}; wrap up.",
                                     f"workflow:{state.workflow_id}")
@@ -274,13 +361,21 @@ class ShiftActivities:
     @activity.defn
     async def save_report(self, report: StatusReport) -> None:
         report = await self._costed(report)
+        report = report.model_copy(update={"model_label": report.model_label or self.model_label})
         await self.store.runs.update(report.user_id, report.workflow_id, report_json=report.model_dump_json(),
                                      status="reported")
 
     @activity.defn
     async def deliver_report(self, report: StatusReport) -> None:
         report = await self._costed(report)
-        await self._beating(lambda: self.notifier.report(report))
+        report = report.model_copy(update={"model_label": report.model_label or self.model_label})
+        try:
+            await self._beating(lambda: self.notifier.report(report))
+        except Exception as exc:
+            emit("status_update_failed", workflow_id=report.workflow_id, user_id=report.user_id, kind="report",
+                 error=str(exc)[:200])
+            raise
+        emit("status_update_delivered", workflow_id=report.workflow_id, user_id=report.user_id, kind="report")
         await self.store.runs.update(report.user_id, report.workflow_id, report_delivered=1)
         await self.notifier.changed(report.user_id)
 
@@ -289,7 +384,14 @@ class ShiftActivities:
         await self.store.history.archive_day(inp.user_id, inp.workflow_id, inp.day)
         await self.store.runs.update(inp.user_id, inp.workflow_id, status=inp.status,
                                      end_time=datetime.now(ZoneInfo("UTC")).isoformat())
-        await self.notifier.changed(inp.user_id)
+        await self._changed(inp.user_id)
+
+    @activity.defn
+    async def fail_day(self, inp: FailDayInput) -> None:
+        """A day that failed: keep its report (with the reason), release its unfinished user tasks to pending
+        and mark the run failed. The report is then delivered like any other (and re-delivered by the bot)."""
+        await release_failed_day(self.store, inp.report)
+        await self._changed(inp.report.user_id)
 
     @activity.defn
     async def resolve_day(self, req: ResolveDayInput) -> DayInput:
@@ -301,9 +403,31 @@ class ShiftActivities:
         user = await self.store.users.ensure(inp.user_id)
         fired = req.fired_at
         local = fired.astimezone(ZoneInfo(user.timezone))
+        shape = self.day_shape or inp  # today's settings, not those frozen when the schedule was saved
+        window = shape.window_seconds
         return DayInput(user_id=inp.user_id, day=local.date().isoformat(), timezone=user.timezone,
-                        window_seconds=inp.window_seconds, checkpoint_seconds=inp.checkpoint_seconds,
-                        warning_seconds=inp.warning_seconds, max_parallel=inp.max_parallel, scheduled_start=fired)
+                        window_seconds=window, checkpoint_seconds=shape.checkpoint_seconds,
+                        warning_seconds=shape.warning_seconds, max_parallel=shape.max_parallel, scheduled_start=fired,
+                        retry_initial_seconds=min(5.0, max(0.2, window / 2000)),
+                        retry_max_seconds=min(60.0, max(1.0, window / 100)),
+                        grace_seconds=min(120.0, max(5.0, window / 10)),
+                        heartbeat_timeout_seconds=min(30.0, max(5.0, window / 4)))
+
+
+async def release_failed_day(store: Store, report: StatusReport) -> None:
+    """Store the failure report, archive the day (unfinished user-added tasks come back as pending for the next
+    shift) and mark the run failed. Idempotent: shared by the failing day and the bot's sweeper."""
+    await store.runs.open(report.user_id, report.workflow_id, report.day, start_time=report.window_start.isoformat(),
+                          deadline=report.window_end.isoformat())
+    run = await store.runs.get(report.user_id, report.workflow_id)
+    if run is not None and run.status in ("completed", "skipped", "failed"):
+        return  # already closed (a second sweep, or the day closed itself after all)
+    if run is None or not run.report_json:  # a report saved before the failure is the better account: keep it
+        await store.runs.update(report.user_id, report.workflow_id, report_json=report.model_dump_json(),
+                                report_delivered=0)
+    await store.history.archive_day(report.user_id, report.workflow_id, report.day)
+    await store.runs.update(report.user_id, report.workflow_id, status="failed",
+                            end_time=datetime.now(ZoneInfo("UTC")).isoformat())
 
 
 def _iso(ts: datetime | None) -> str:

@@ -9,7 +9,22 @@ from pydantic import BaseModel, Field
 from storage.models import TaskIdentity, TaskLabel, TaskStatus
 
 TASK_QUEUE = "daily-tasks"
+# Agent runs (plan, executors, reviews, advice, next steps) queue here, so bookkeeping, delivery and updates
+# on TASK_QUEUE never wait behind an agent slot.
+AGENT_QUEUE = "daily-tasks-agents"
+# Everything that talks to Slack; served only by a process that has a Notifier (the bot, the demo).
+NOTIFY_QUEUE = "daily-tasks-notify"
 OUTPUT_SUMMARY_CHARS = 400
+
+
+def agent_queue(task_queue: str) -> str:
+    """The agent queue that goes with a workflow task queue (``daily-tasks`` -> AGENT_QUEUE)."""
+    return f"{task_queue}-agents"
+
+
+def notify_queue(task_queue: str) -> str:
+    """The notification queue that goes with a workflow task queue (``daily-tasks`` -> NOTIFY_QUEUE)."""
+    return f"{task_queue}-notify"
 
 
 def day_workflow_id(user_id: str, day: str) -> str:
@@ -37,6 +52,10 @@ class DayInput(ShiftTimings):
     retry_initial_seconds: float = 5
     retry_max_seconds: float = 60
     max_tasks: int = 8
+    # After the deadline: how long cancelled work may take to stop, and the budget for the closing agent step.
+    close_seconds: float = 20
+    next_steps_seconds: float = 20
+    advice_seconds: float = 60
 
 
 class ScheduleInput(ShiftTimings):
@@ -77,9 +96,13 @@ class DayState(BaseModel):
     checkpoints: int = 0
     reviews: int = 0
     plan_summary: str = ""
+    # What went wrong that the user should know (planning, review, escalation, notification failures);
+    # shown in the report's Notes and on Home.
     notes: list[str] = Field(default_factory=list)
+    review_note: str | None = None
     tasks: list[TaskState] = Field(default_factory=list)
     cost_usd: float = 0.0
+    model_label: str | None = None  # set (by the worker's activities) when the day runs on the offline model
 
 
 class AddTaskRequest(BaseModel):
@@ -134,3 +157,6 @@ class StatusReport(BaseModel):
     next_steps: str = ""
     cost_usd: float = 0.0
     skipped_reason: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    failed_reason: str | None = None
+    model_label: str | None = None  # "offline model (...)" when no real model did the work

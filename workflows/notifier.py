@@ -22,22 +22,3 @@ class Notifier(Protocol):
 
     async def changed(self, user_id: str) -> None:
         """The user's dashboard should refresh (coalesced by the implementation)."""
-
-
-class NullNotifier:
-    """Notifies nobody; for workers that run without a front end."""
-
-    async def day_started(self, state: DayState) -> None:
-        return None
-
-    async def progress(self, state: DayState) -> None:
-        return None
-
-    async def escalate(self, state: DayState, task: TaskState, suggestion: str, escalation_id: str) -> None:
-        return None
-
-    async def report(self, report: StatusReport) -> None:
-        return None
-
-    async def changed(self, user_id: str) -> None:
-        return None

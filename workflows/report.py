@@ -46,7 +46,8 @@ def build_report(state: DayState, window_start: datetime, window_end: datetime, 
         next_steps=next_steps,
         cost_usd=round(sum(t.cost_usd for t in state.tasks) + state.cost_usd, 4),
         skipped_reason=skipped_reason,
-        **groups,
+        completed=groups["completed"], in_progress=groups["in_progress"], failed=groups["failed"],
+        not_started=groups["not_started"], cancelled=groups["cancelled"],
     )
 
 
@@ -75,8 +76,12 @@ def window_text(report: StatusReport) -> str:
 def render_text(report: StatusReport) -> str:
     """The spec's plain-text status format (console, logs, Slack fallback text)."""
     lines = [f"📋 Daily Task Summary - {report.day}", window_text(report), ""]
+    if report.model_label:
+        lines += [f"🧪 Ran on the {report.model_label}", ""]
     if report.skipped_reason:
         lines += [f"⏭️  Shift skipped: {report.skipped_reason}", ""]
+    if report.failed_reason:
+        lines += [f"⚠️  Shift failed: {report.failed_reason}", ""]
     lines.append(f"✅ COMPLETED ({len(report.completed)} tasks)")
     for i in report.completed:
         lines += [f"- {_brief(i.description)}",
@@ -105,6 +110,7 @@ def render_text(report: StatusReport) -> str:
         f"- Average Task Time: {avg}",
         f"- Total Time Used: {duration(report.time_used_minutes)} (out of {duration(report.window_minutes)})",
         f"- Cost: ${report.cost_usd:.4f}",
+        *(["", "Notes:", *(f"- {_brief(n, 300)}" for n in report.notes)] if report.notes else []),
         "", f"Next Steps: {report.next_steps or 'n/a'}",
     ]
     return "\n".join(lines)

@@ -148,6 +148,10 @@ def executor(conv: Conversation) -> Turn:
         kinds = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error",
                  401: "authentication_error"}
         return Turn([], error=(status, kinds.get(status, "api_error"), f"offline model told to fail ({status})"))
+    if "marathon" in d:  # ops/demo: a long task, progress every N seconds, still running at the deadline
+        step = tools(("mcp__dayshift__report_progress", {"percent": min(95, 5 + 7 * turn), "note": "Working on it"}))
+        step.delay = float(d["marathon"].get("seconds", 10))
+        return step
     last = json.dumps(conv.messages[-1]) if conv.messages else ""
     if "task marked complete" in last:
         return text("Task complete.")

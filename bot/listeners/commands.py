@@ -78,7 +78,7 @@ async def dispatch(deps: BotDeps, user_id: str, text: str, *, trigger_id: str | 
             raise UserError("The web dashboard is turned off here (DAYSHIFT_WEB_PORT=0).")
         url = deps.web.link_for(user_id)
         return {"text": f"🔗 <{url}|Open your Dayshift dashboard> — a personal link: it works once and expires "
-                        f"in 10 minutes. Do not share it."}
+                        f"in 10 minutes. Do not share it.", "unfurl_links": False, "unfurl_media": False}
     if sub == "settings":
         if not trigger_id:
             raise UserError("Open settings from the Home tab instead.")

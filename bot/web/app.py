@@ -3,16 +3,16 @@ every change goes through ShiftControl (the same path, validation and error text
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
@@ -23,14 +23,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from bot.control import ShiftControl, UserError
 from bot.settings import ALLOWED_START_TIMES
 from bot.web import svg, views
-from bot.web.auth import COOKIE, SESSION_TTL_SECONDS, LinkError, Session, WebAuth
-from bot.web.live import BoardHub, Problem
+from bot.web.auth import COOKIE, SESSION_TTL_SECONDS, LinkError, Session, WebAuth, same
+from bot.web.live import BoardHub, Item, Problem
 from bot.web.oidc import OidcError, SlackOidc
 
 log = logging.getLogger(__name__)
 OIDC_COOKIE = "dayshift_oidc"
 NO_OIDC = ("Sign in with Slack is not set up here (it needs a public DAYSHIFT_PUBLIC_URL plus SLACK_CLIENT_ID and "
            "SLACK_CLIENT_SECRET). Use /dayshift dashboard in Slack for a personal link.")
+SIGNED_OUT = "You are signed out. Open a new link from /dayshift dashboard."
 MAX_BODY = 32 * 1024
 _SHORT = re.compile(r"^[0-9a-f]{6}$")
 DONE = {"added-today": "Added {id} to today's running shift.", "added-next": "Added {id} for your next shift.",
@@ -64,12 +65,25 @@ class WebDeps:
     secure_cookie: bool = False
     oidc: SlackOidc | None = None  # Sign in with Slack, when set up
     hub: BoardHub | None = None
+    session_check_seconds: float = 3.0  # how often an open event stream re-checks its session
 
 
 def _in_range(day: date) -> bool:
     """History pages cover the last ten years (and not the far future): calendars stay computable."""
     today = date.today()
     return today - timedelta(days=3660) <= day <= today + timedelta(days=366)
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser's own form post: Sec-Fetch-Site says so, else Origin names this host (clients that send
+    neither, like scripts, are not browsers carrying someone's ambient session)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return origin != "null" and urlsplit(origin).netloc == request.headers.get("host", "")
 
 
 def _clock(t: datetime | None, tz: str) -> str:
@@ -178,8 +192,27 @@ def create_web_app(deps: WebDeps) -> FastAPI:
 
     @app.get("/auth/link")
     async def link(t: str = "") -> Response:
+        """Opening the link only asks: link scanners and chat unfurlers open links too, and must not burn it."""
         try:
-            session = await deps.auth.redeem(t)
+            user_id = await deps.auth.check(t)
+        except LinkError as exc:
+            return page("signin.html", 400, error=str(exc), session=None)
+        return page("continue.html", user_id=user_id, token=t.strip(), session=None)
+
+    @app.post("/auth/link")
+    async def link_redeem(request: Request) -> Response:
+        """The Continue button: redeems the link. Refused when another site's page sends it (login CSRF: that
+        would sign the visitor in as the link's owner)."""
+        if not _same_origin(request):
+            raise HttpProblem(403, "This sign-in was sent by another site's page, so nobody was signed in. Open "
+                                   "your link from /dayshift dashboard in Slack and press Continue.")
+        body = await request.body()
+        try:
+            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            fields = {}
+        try:
+            session = await deps.auth.redeem((fields.get("t") or [""])[0])
         except LinkError as exc:
             return page("signin.html", 400, error=str(exc), session=None)
         return signed_in_response(session)
@@ -211,7 +244,7 @@ def create_web_app(deps: WebDeps) -> FastAPI:
         user_id = ""
         if error:
             problem = f"Sign in with Slack did not finish ({error[:40]}). Nothing was signed in."
-        elif not opened or not state or not secrets.compare_digest(expected_state, state[:200]):
+        elif not opened or not state or not same(expected_state, state[:200]):
             problem = ("This sign-in attempt does not match this browser (it expired, or was started elsewhere). "
                        "Nothing was signed in; start again.")
         else:
@@ -258,7 +291,16 @@ def create_web_app(deps: WebDeps) -> FastAPI:
             yield "retry: 1000\n\n"
             async with hub.subscribe(session.user_id) as queue:
                 while True:
-                    item = await queue.get()
+                    try:
+                        item: Item | None = await asyncio.wait_for(queue.get(), timeout=deps.session_check_seconds)
+                    except TimeoutError:
+                        item = None
+                    # Signed out (another tab) or expired: nothing more of this user's goes down this stream.
+                    if await deps.auth.session(session.token) is None:
+                        yield f"event: signed-out\ndata: {json.dumps({'message': SIGNED_OUT})}\n\n"
+                        return
+                    if item is None:
+                        continue
                     if isinstance(item, Problem):
                         yield f"event: problem\ndata: {json.dumps({'message': item.message})}\n\n"
                         continue

@@ -24,6 +24,11 @@ class LinkError(Exception):
     """Why a sign-in link was refused; shown to the person who opened it."""
 
 
+def _used() -> LinkError:
+    return LinkError("This sign-in link was already used; each link works once. "
+                     "Ask for a new one with /dayshift dashboard in Slack.")
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -40,6 +45,12 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def same(expected: str, sent: str) -> bool:
+    """Constant-time comparison of a token we made with one a client sent. Bytes, because
+    ``hmac.compare_digest`` raises TypeError on non-ASCII str (a 500 for a typed "é")"""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), sent.encode("utf-8", "surrogatepass"))
+
+
 @dataclass
 class Session:
     user_id: str
@@ -51,7 +62,7 @@ class Session:
         return hmac.new(self.token.encode(), b"dayshift-csrf", hashlib.sha256).hexdigest()[:40]
 
     def csrf_ok(self, sent: str | None) -> bool:
-        return bool(sent) and hmac.compare_digest(self.csrf, str(sent))
+        return bool(sent) and same(self.csrf, str(sent))
 
 
 class WebAuth:
@@ -78,7 +89,7 @@ class WebAuth:
         if not token or len(token) > _MAX_TOKEN or token.count(".") != 1:
             return None
         payload, sig = token.split(".")
-        if not hmac.compare_digest(self._sign(payload, b"dayshift-seal|"), sig):
+        if not same(self._sign(payload, b"dayshift-seal|"), sig):
             return None
         try:
             expires, value = _unb64(payload).decode().split("|", 1)
@@ -92,33 +103,44 @@ class WebAuth:
         payload = _b64(f"{user_id}|{expires}|{secrets.token_urlsafe(16)}".encode())
         return f"{payload}.{self._sign(payload)}"
 
+    async def check(self, token: str) -> str:
+        """The user a link signs in, without using it up: what opening the link (GET) shows. Raises LinkError."""
+        user_id, _, nonce = self._verify(token)
+        if await self.db.fetchone("SELECT 1 FROM web_link_nonces WHERE nonce = ?", (nonce,)):
+            raise _used()
+        return user_id
+
     async def redeem(self, token: str) -> Session:
         """Check the signature and expiry, burn the nonce, open a session. Raises LinkError."""
+        user_id, expires, nonce = self._verify(token)
+        now = self.clock()
+        used = await self.db.execute(
+            "INSERT INTO web_link_nonces(nonce, user_id, used_at, expires_at) VALUES (?,?,?,?)"
+            " ON CONFLICT(nonce) DO NOTHING", (nonce, user_id, _iso(now), _iso(expires)))
+        if used == 0:
+            raise _used()
+        await self.db.execute("DELETE FROM web_link_nonces WHERE expires_at < ?", (_iso(now - 60),))
+        return await self.open_session(user_id)
+
+    def _verify(self, token: str) -> tuple[str, int, str]:
+        """(user, expiry, nonce) of a link whose signature checks out and which has not expired."""
         invalid = LinkError("This sign-in link is not valid: it was changed, cut short, or issued before Dayshift "
                             "restarted. Ask for a new one with /dayshift dashboard in Slack.")
         token = (token or "").strip()
         if not token or len(token) > _MAX_TOKEN or token.count(".") != 1:
             raise invalid
         payload, sig = token.split(".")
-        if not hmac.compare_digest(self._sign(payload), sig):
+        if not same(self._sign(payload), sig):
             raise invalid
         try:
             user_id, expires_s, nonce = _unb64(payload).decode().split("|")
             expires = int(expires_s)
         except (ValueError, UnicodeDecodeError):
             raise invalid from None
-        now = self.clock()
-        if now > expires:
+        if self.clock() > expires:
             raise LinkError("This sign-in link has expired (links last 10 minutes). "
                             "Ask for a new one with /dayshift dashboard in Slack.")
-        used = await self.db.execute(
-            "INSERT INTO web_link_nonces(nonce, user_id, used_at, expires_at) VALUES (?,?,?,?)"
-            " ON CONFLICT(nonce) DO NOTHING", (nonce, user_id, _iso(now), _iso(expires)))
-        if used == 0:
-            raise LinkError("This sign-in link was already used; each link works once. "
-                            "Ask for a new one with /dayshift dashboard in Slack.")
-        await self.db.execute("DELETE FROM web_link_nonces WHERE expires_at < ?", (_iso(now - 60),))
-        return await self.open_session(user_id)
+        return user_id, expires, nonce
 
     # ---- sessions ------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from bot.control import ShiftControl
 from bot.web import views
 
 log = logging.getLogger(__name__)
+READ_FAILED = "The live board could not be read; retrying…"
 
 
 @dataclass
@@ -70,7 +71,7 @@ class BoardHub:
                 failures += 1
                 log.warning("dashboard board read failed", extra={"user_id": user_id,
                                                                    "data": {"error": str(exc)[:200]}})
-                self._publish(feed, Problem(f"Live updates paused: {str(exc)[:120]}"))
+                self._publish(feed, Problem(READ_FAILED))  # the exception's text is for the log, not the page
                 await asyncio.sleep(min(10.0, self.poll_seconds * 2 ** failures))
                 continue
             fingerprint = board.fingerprint()

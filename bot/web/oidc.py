@@ -14,6 +14,8 @@ import jwt
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.web.auth import same
+
 ISSUER = "https://slack.com"
 USER_CLAIM = "https://slack.com/user_id"
 TEAM_CLAIM = "https://slack.com/team_id"
@@ -74,7 +76,7 @@ class SlackOidc:
                 options={"require": ["exp", "iat", "aud", "iss", "sub"]})
         except jwt.PyJWTError as exc:
             raise OidcError(f"Slack's identity token did not check out ({exc}). Nothing was signed in.") from None
-        if not nonce or not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if not nonce or not same(nonce, str(claims.get("nonce", ""))):
             raise OidcError("Slack's identity token belongs to another sign-in attempt. Nothing was signed in.")
         if self.team_id and claims.get(TEAM_CLAIM) != self.team_id:
             raise OidcError("That Slack account is in another workspace than this Dayshift. Nothing was signed in.")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import uvicorn
 
@@ -101,15 +103,38 @@ async def start_dashboard(settings: Settings, control: ShiftControl) -> Dashboar
 
 async def slack_sign_in(settings: Settings) -> SlackOidc | None:
     """Sign in with Slack when the dashboard has a public URL and the app's client id/secret are set; the
-    workspace is taken from the bot token, so accounts of other workspaces are refused."""
+    workspace is taken from the bot token, so accounts of other workspaces are refused. Slack being unreachable
+    at start-up turns it off for this run (said in the log) rather than stopping ``dayshift run``."""
     if not (settings.public_url and settings.slack_client_id and settings.slack_client_secret):
         return None
     register_secret(settings.slack_client_secret.get_secret_value())
+    if _loopback(settings.public_url):
+        log.info("Sign in with Slack is off: DAYSHIFT_PUBLIC_URL is not public (a loopback address); "
+                 "use the /dayshift dashboard link", extra={"event": "web_oidc_off"})
+        return None
     team_id = None
     if settings.slack_bot_token is not None:
-        auth = await web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url).auth_test()
+        try:
+            auth = await asyncio.wait_for(
+                web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url).auth_test(),
+                timeout=15)
+        except Exception as exc:  # unreachable, refused, timed out: the bot itself may still come up later
+            log.warning("Sign in with Slack is off for this run: Slack's auth.test failed (%s); the "
+                        "/dayshift dashboard link still works", type(exc).__name__,
+                        extra={"event": "web_oidc_off"})
+            return None
         team_id = str(auth.get("team_id") or "") or None
     return SlackOidc(client_id=settings.slack_client_id,
                      client_secret=settings.slack_client_secret.get_secret_value(),
                      redirect_uri=f"{settings.public_url}/auth/slack/callback", api_url=settings.slack_api_url,
                      team_id=team_id)
+
+
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -193,7 +193,11 @@ async def history(control: ShiftControl, user_id: str, *, month: date | None = N
     store = control.store
     today = datetime.now(ZoneInfo(user.timezone)).date()
     first = (month or selected or today).replace(day=1)
-    totals = {str(r["day"]): r for r in await store.history.day_totals(user_id, 400, today)}
+    totals = {str(r["day"]): r for r in await store.history.day_totals(user_id, 90, today)}  # the 7/30/90 ranges
+    # The calendar's month, however far back: day_totals reads from the month's first day on (grouped by day,
+    # so at most one row per day); the days after the month are left out below.
+    shown = {str(r["day"]): r for r in await store.history.day_totals(user_id, max(1, (today - first).days + 1),
+                                                                        today)}
     weeks: list[list[DayCell | None]] = []
     for week in calendar.Calendar(firstweekday=0).monthdatescalendar(first.year, first.month):
         cells: list[DayCell | None] = []
@@ -201,7 +205,7 @@ async def history(control: ShiftControl, user_id: str, *, month: date | None = N
             if d.month != first.month:
                 cells.append(None)
                 continue
-            t = totals.get(d.isoformat())
+            t = shown.get(d.isoformat())
             cells.append(DayCell(d, int(t["total"] or 0), int(t["completed"] or 0), int(t["failed"] or 0))  # type: ignore[call-overload]
                          if t else DayCell(d))
         weeks.append(cells)

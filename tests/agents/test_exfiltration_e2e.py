@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,9 @@ async def test_exfiltration_leaves_no_secret_in_sqlite_temporal_or_slack(tmp_pat
     assert "SQLite" not in seen[3]["content"]
 
     store = await Store.open(data / "dayshift.db")
-    done = await store.tasks.get("UEXF", task.task_id)
+    # The day archives before it delivers the report, so the finished task is in the history by now.
+    [done] = [h for h in await store.history.last_days("UEXF", 2, datetime.now(UTC).date() + timedelta(days=1))
+              if h.task_id == task.task_id]
     await store.close()
     assert done.status is TaskStatus.COMPLETED and (done.output or "").startswith("Tool results:")
     files = {"sqlite": sorted(data.glob("dayshift.db*")), "temporal history": sorted(data.glob("temporal.db*"))}

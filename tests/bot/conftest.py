@@ -45,7 +45,8 @@ async def bot(dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.
     env = {"SLACK_BOT_TOKEN": "xoxb-test-token-123456", "SLACK_APP_TOKEN": "xapp-1-A1-test-654321",
            "SLACK_API_URL": slack.api_url, "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
            "DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_WINDOW_SECONDS": "14",
-           "DAYSHIFT_CHECKPOINT_SECONDS": "4", "DAYSHIFT_WARNING_SECONDS": "2", "DAYSHIFT_DEFAULT_TIMEZONE": "UTC"}
+           "DAYSHIFT_CHECKPOINT_SECONDS": "4", "DAYSHIFT_WARNING_SECONDS": "2", "DAYSHIFT_DEFAULT_TIMEZONE": "UTC",
+           "DAYSHIFT_MODEL": "offline"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = Settings()

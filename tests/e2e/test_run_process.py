@@ -46,6 +46,9 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
                                       timeout=90)
         assert report[0]["thread_ts"] and "Dayshift for" in slack.called("chat.postMessage")[0]["text"]
         assert "✅ COMPLETED" in json.dumps(report[0]["blocks"], ensure_ascii=False)
+        # DAYSHIFT_MODEL=offline: the thread and the report say the work was scripted
+        assert "offline model" in slack.called("chat.postMessage")[0]["text"]
+        assert "Ran on the offline model" in json.dumps(report[0]["blocks"], ensure_ascii=False)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("temporal" in " ".join(c.cmdline()) for c in children)
         proc.send_signal(signal.SIGTERM)

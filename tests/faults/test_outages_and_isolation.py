@@ -29,7 +29,11 @@ async def test_slack_outage_during_report_and_model_errors_then_escalation(bot: 
                                            if "retry_task" in json.dumps(c.get("blocks", ""))], timeout=60)
     assert "529" in json.dumps(dm[0]["blocks"]) and "after 3 attempts" in json.dumps(dm[0]["blocks"])
     assert len(dm) == 1  # delivered once, after 6 failures (client retries, then activity retries)
-    escalation = (await bot.store.escalations.for_user("UA"))[0]
+    for _ in range(100):  # the post is seen before the notifier has stored its ts
+        escalation = (await bot.store.escalations.for_user("UA"))[0]
+        if escalation.delivered and escalation.dm_ts:
+            break
+        await asyncio.sleep(0.1)
     assert escalation.delivered and escalation.dm_ts
     reports = await bot.slack.wait_for(lambda: [c for c in bot.slack.called("chat.postMessage")
                                                 if "Daily Task Summary" in json.dumps(c.get("blocks", ""))],

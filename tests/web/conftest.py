@@ -44,10 +44,19 @@ class Web:
     async def signed_in(self, user_id: str) -> httpx.AsyncClient:
         """A client that opened a fresh link for ``user_id`` (so it holds that user's session cookie)."""
         client = self.client()
-        link = self.dash.link_for(user_id)
-        resp = await client.get(link.removeprefix(self.url))
+        resp = await open_link(client, self.dash.link_for(user_id))
         assert resp.status_code == 303 and COOKIE in resp.cookies, resp.text[:300]
         return client
+
+
+async def open_link(client: httpx.AsyncClient, link: str) -> httpx.Response:
+    """What a person does with the link: open it (a page that only asks), then press Continue (the POST
+    that redeems it)."""
+    page = await client.get(link)
+    assert page.status_code == 200 and "Continue as" in page.text, page.text[-400:]
+    token = re.search(r'name="t" value="([^"]+)"', page.text)
+    assert token, "no token field on the Continue page"
+    return await client.post(link.split("?", 1)[0], data={"t": token.group(1)})
 
 
 def csrf_of(html: str) -> str:
@@ -85,10 +94,16 @@ def screens() -> Path:
     return folder
 
 
+def require_chromium(path: str = CHROMIUM) -> None:
+    """Browser tests skip, saying why, on a machine without Debian's chromium (CI installs it when root)."""
+    if not Path(path).exists():
+        pytest.skip(f"browser test skipped: {path} is missing; install it with `apt-get install -y chromium` "
+                    "(`make install` and .ci/run do that when run as root)")
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make install does it)")
+    require_chromium()
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -21,7 +21,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.bot.conftest import Bot
-from tests.web.conftest import Web
+from tests.web.conftest import Web, open_link
 from tests.web.seed import YESTERDAY, seed_day
 
 pytestmark = [pytest.mark.browser, pytest.mark.devserver]
@@ -37,6 +37,8 @@ async def _open_link(browser: Browser, url: str, problems: list[str]) -> Page:
     origin = "/".join(url.split("/")[:3]) + "/"
     page.on("request", lambda r: None if r.url.startswith((origin, "data:")) else problems.append(f"request {r.url}"))
     await page.goto(url)
+    # The link only asks (a link scanner burns nothing); the person's click signs in.
+    await page.get_by_role("button", name=re.compile("^Continue as ")).click()
     await expect(page.locator("#live")).to_contain_text("Today,")
     return page
 
@@ -89,7 +91,8 @@ async def test_journey_link_live_board_add_cancel_history(web_bot: Bot, browser:
     b_link = re.search(r"<(http://[^|>]+)\|", b_reply)
     assert b_link
     async with httpx.AsyncClient(timeout=20) as b:
-        board = await b.get(b_link.group(1), follow_redirects=True)
+        await open_link(b, b_link.group(1))
+        board = await b.get("/".join(b_link.group(1).split("/")[:3]) + "/")
         assert "signed in as <code>UB</code>" in board.text
         b_csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', board.text).group(1)  # type: ignore[union-attr]
         origin = "/".join(b_link.group(1).split("/")[:3])
@@ -178,5 +181,22 @@ async def test_measure_page_load_and_sse_latency(web: Web, browser: Browser, scr
     (screens / "figures.json").write_text(json.dumps(figures, indent=2))
     assert figures["sse_change_to_dom_ms"]["p95"] < 2000  # the issue's bound: within 2 s of a change
     assert all(f["p95"] < 5000 for f in figures["page_load_ms"].values())
+    assert problems == []
+    await page.close()
+
+
+@pytest.mark.timeout(120)
+async def test_signing_out_elsewhere_stops_the_live_board(web: Web, browser: Browser) -> None:
+    """Sign-out elsewhere: the open board's event stream ends, the page says so and stops reconnecting."""
+    problems: list[str] = []
+    page = await _open_link(browser, web.dash.link_for("UA"), problems)
+    # Sign-out from elsewhere with this browser's own cookie (as another tab's Sign out button sends it).
+    token = await page.locator('meta[name="csrf-token"]').get_attribute("content")
+    resp = await page.request.post(web.url + "/auth/logout", form={"csrf": token or ""})
+    assert resp.status == 200 and "Signed out" in await resp.text()
+    await expect(page.locator("#live-status")).to_contain_text("You are signed out", timeout=15_000)
+    await web.control.add("UA", "Added after the sign-out")
+    await asyncio.sleep(2.5)  # a live stream would have pushed it by now
+    await expect(page.locator("#live")).not_to_contain_text("Added after the sign-out")
     assert problems == []
     await page.close()

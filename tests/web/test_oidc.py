@@ -76,7 +76,15 @@ async def test_sign_in_with_slack_checks_the_id_token(web: Web, provider: FakeSl
         client, state, nonce = await begin()
         resp = await client.get("/auth/slack/callback", params={"code": "c", "state": "forged"})
         assert resp.status_code == 400 and "does not match this browser" in resp.text
+        for bad_state in ("é", state[:-1] + "é"):  # non-ASCII: the same clear refusal, not a crash
+            client, state, nonce = await begin()
+            resp = await client.get("/auth/slack/callback", params={"code": "c", "state": bad_state})
+            assert resp.status_code == 400 and "does not match this browser" in resp.text, resp.text[-300:]
         client, state, nonce = await begin()
+        sealed = client.cookies.get("dayshift_oidc") or ""
+        resp = await web_o.client().get("/auth/slack/callback", params={"code": "c", "state": state},
+                                        headers={"Cookie": f"dayshift_oidc={sealed[:-1]}é".encode()})  # type: ignore[dict-item]
+        assert resp.status_code == 400 and "does not match this browser" in resp.text, resp.text[-300:]
         resp = await web_o.client().get("/auth/slack/callback", params={"code": "c", "state": state})
         assert resp.status_code == 400 and "does not match this browser" in resp.text  # another browser
         resp = await client.get("/auth/slack/callback", params={"code": "unknown", "state": state})

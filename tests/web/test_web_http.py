@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -18,12 +19,12 @@ from markupsafe import escape
 from bot.control import ShiftControl, UserError
 from bot.deps import BotDeps
 from bot.listeners.commands import dispatch
-from bot.web.auth import COOKIE
+from bot.web.auth import COOKIE, SESSION_TTL_SECONDS
 from bot.web.live import BoardHub, Problem
 from bot.web.server import Dashboard
 from storage.models import TaskStatus
 from storage.store import Store
-from tests.web.conftest import Web, csrf_of
+from tests.web.conftest import Web, csrf_of, open_link
 from tests.web.seed import YESTERDAY, seed_day
 
 pytestmark = pytest.mark.devserver
@@ -46,7 +47,19 @@ async def test_link_is_signed_single_use_and_expires(web: Web) -> None:
     assert (await anon.get("/events")).status_code == 401
 
     link = web.dash.link_for("UA").removeprefix(web.url)
-    first = await anon.get(link)
+    token = link.split("t=", 1)[1]
+    # Opening the link (what a link scanner or unfurler does too) only asks; it burns nothing.
+    for _ in range(2):
+        ask = await anon.get(link)
+        assert ask.status_code == 200 and "Continue as" in ask.text and "UA" in ask.text
+        assert COOKIE not in ask.cookies and 'method="post"' in ask.text
+    assert await _count(web, "web_link_nonces") == 0
+    # A form on another site cannot post the link for the visitor (login CSRF): refused, nothing burnt.
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        resp = await web.client().post("/auth/link", data={"t": token}, headers=headers)
+        assert resp.status_code == 403 and "another site" in resp.text and COOKIE not in resp.cookies
+    assert await _count(web, "web_link_nonces") == 0
+    first = await anon.post("/auth/link", data={"t": token}, headers={"Origin": web.url})
     assert first.status_code == 303 and first.headers["location"].startswith("/")
     cookie = first.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
@@ -55,19 +68,25 @@ async def test_link_is_signed_single_use_and_expires(web: Web) -> None:
 
     again = await web.client().get(link)
     assert again.status_code == 400 and "already used" in again.text and COOKIE not in again.cookies
+    again = await web.client().post("/auth/link", data={"t": token})
+    assert again.status_code == 400 and "already used" in again.text and COOKIE not in again.cookies
 
     expired = web.dash.auth.issue("UA", issued_at=time.time() - 601)
-    resp = await web.client().get(f"/auth/link?t={expired}")
-    assert resp.status_code == 400 and "expired" in resp.text and COOKIE not in resp.cookies
+    for method in ("GET", "POST"):
+        resp = await web.client().request(method, "/auth/link", params={"t": expired} if method == "GET" else None,
+                                          data={"t": expired} if method == "POST" else None)
+        assert resp.status_code == 400 and "expired" in resp.text and COOKIE not in resp.cookies
     fresh = web.dash.auth.issue("UA", issued_at=time.time() - 590)  # 10 s left: still good
-    assert (await web.client().get(f"/auth/link?t={fresh}")).status_code == 303
+    assert (await web.client().post("/auth/link", data={"t": fresh})).status_code == 303
 
     payload, sig = web.dash.auth.issue("UB").split(".")
     forged_user = web.dash.auth.issue("UA").split(".")[0] + "." + sig  # A's payload with B's signature
     other_secret = Dashboard(web.control, host="127.0.0.1", port=0, public_url=None).auth.issue("UA")
     for bad in (forged_user, payload + "." + sig[:-2], payload, "", "x" * 5000, "a.b", other_secret,
-                "%00%ff", payload + "." + sig + ".x"):
+                "%00%ff", payload + "." + sig + ".x", payload + ".é", payload + "." + sig[:-1] + "é", "é.é"):
         resp = await web.client().get("/auth/link", params={"t": bad})
+        assert resp.status_code == 400 and "not valid" in resp.text and COOKIE not in resp.cookies, bad[:30]
+        resp = await web.client().post("/auth/link", data={"t": bad})
         assert resp.status_code == 400 and "not valid" in resp.text and COOKIE not in resp.cookies, bad[:30]
     assert await _count(web, "web_link_nonces") == 2  # refused links burn nothing
 
@@ -91,7 +110,8 @@ async def test_link_is_signed_single_use_and_expires(web: Web) -> None:
 # Every route of the app and how another user's ids or data are kept out of it. A new route fails this
 # test until it is added here.
 ROUTES = {
-    ("GET", "/auth/link"), ("GET", "/auth/slack"), ("GET", "/auth/slack/callback"), ("POST", "/auth/logout"),
+    ("GET", "/auth/link"), ("POST", "/auth/link"), ("GET", "/auth/slack"), ("GET", "/auth/slack/callback"),
+    ("POST", "/auth/logout"),
     ("GET", "/"), ("GET", "/board"), ("GET", "/events"),
     ("POST", "/tasks"), ("GET", "/tasks/{task_id}"), ("POST", "/tasks/{task_id}/edit"),
     ("POST", "/tasks/{task_id}/cancel"), ("POST", "/run"), ("GET", "/history"), ("GET", "/history/{day}"),
@@ -139,13 +159,26 @@ async def test_every_route_is_scoped_to_the_session_user(web: Web) -> None:
     own = (await a.get(f"/history/{yesterday.isoformat()}")).text
     assert "Summarise yesterday" in own and "offline model told to fail (400)" in own
     async with b.stream("GET", "/events") as stream:
-        chunk = await asyncio.wait_for(_next_board(stream.aiter_lines()), timeout=10)
-        assert "payroll" not in chunk["html"]
+        lines = stream.aiter_lines()
+        seen = [await asyncio.wait_for(_next_board(lines), timeout=10)]
+        # A change of A's and one of B's while B's stream is open: B's next boards carry only B's.
+        await web.control.add("UA", "A's second secret about salaries")
+        await web.control.add("UB", "Streamed task of B")
+        while "Streamed task of B" not in str(seen[-1]["html"]):
+            seen.append(await asyncio.wait_for(_next_board(lines), timeout=10))
+        assert len(seen) >= 2
+        for chunk in seen:
+            assert "payroll" not in str(chunk["html"]) and "salaries" not in str(chunk["html"])
+            assert a_task.task_id not in str(chunk["html"])
+    body = (await b.get("/board")).text
+    assert "Streamed task of B" in body and "salaries" not in body and "payroll" not in body
 
     # Posts without ids change only the poster's own data.
     assert (await b.post("/tasks", data={"csrf": b_csrf, "text": "B's own task"})).status_code == 303
-    assert [t.description for t in await web.store.tasks.pending_unassigned("UA")] == [a_task.description]
-    assert [t.description for t in await web.store.tasks.pending_unassigned("UB")] == ["B's own task"]
+    assert [t.description for t in await web.store.tasks.pending_unassigned("UA")] == \
+        [a_task.description, "A's second secret about salaries"]
+    assert [t.description for t in await web.store.tasks.pending_unassigned("UB")] == \
+        ["Streamed task of B", "B's own task"]
     resp = await b.post("/settings", data={"csrf": b_csrf, "timezone": "Asia/Tokyo", "start_time": "10:00"})
     assert resp.status_code == 303
     assert (await web.store.users.get("UA")).timezone == "UTC"  # type: ignore[union-attr]
@@ -156,6 +189,18 @@ async def test_every_route_is_scoped_to_the_session_user(web: Web) -> None:
     assert (await a.post("/tasks", data={"csrf": a_csrf, "text": "A again"})).status_code == 303
     # Health says nothing about anyone.
     assert "UA" not in (await web.client().get("/healthz")).text
+
+    # B's "run now" starts B's shift only (no worker here: it waits); A's tasks stay A's and waiting.
+    a_waiting = [t.task_id for t in await web.store.tasks.pending_unassigned("UA")]
+    resp = await b.post("/run", data={"csrf": b_csrf})
+    assert resp.status_code == 303 and "done=started" in resp.headers["location"], resp.text[-400:]
+    assert await web.control.live(await web.control.user("UA")) is None
+    b_shift = await web.control.live(await web.control.user("UB"))
+    assert b_shift is not None and b_shift.id.startswith("day-UB-")
+    assert [t.task_id for t in await web.store.tasks.pending_unassigned("UA")] == a_waiting
+    await b_shift.terminate("test over")
+    body = (await b.get("/board")).text
+    assert "payroll" not in body and "salaries" not in body and a_task.task_id not in body
 
 
 async def _next_board(lines: AsyncIterator[str]) -> dict[str, object]:
@@ -175,9 +220,13 @@ async def test_csrf_and_bad_input_get_clear_messages_and_change_nothing(web: Web
     token = csrf_of(page)
 
     # Missing or wrong CSRF token: refused, nothing created.
-    for data in ({"text": "no token"}, {"text": "bad token", "csrf": "0" * 40}, {"text": "empty", "csrf": ""}):
+    for data in ({"text": "no token"}, {"text": "bad token", "csrf": "0" * 40}, {"text": "empty", "csrf": ""},
+                 {"text": "non-ASCII token", "csrf": "é"}, {"text": "non-ASCII token", "csrf": token[:-1] + "é"}):
         resp = await a.post("/tasks", data=data)
         assert resp.status_code == 403 and "security token (CSRF)" in resp.text and "nothing was changed" in resp.text
+    for raw in ("é".encode(), (token[:-1] + "é").encode(), "é".encode("latin-1")):  # header bytes, any encoding
+        resp = await a.post("/tasks", data={"text": "header"}, headers={"X-CSRF-Token": raw})  # type: ignore[dict-item]
+        assert resp.status_code == 403 and "security token (CSRF)" in resp.text, resp.text[-300:]
     resp = await a.post("/tasks", data={"text": "header token"}, headers={"X-CSRF-Token": token})
     assert resp.status_code == 303  # the header works for scripts
     [kept] = await web.store.tasks.pending_unassigned("UA")
@@ -272,12 +321,15 @@ async def test_sse_pushes_a_change_within_two_seconds(web: Web) -> None:
     streams = [c.stream("GET", "/events") for c in clients]
     opened = [await s.__aenter__() for s in streams]
     try:
-        for resp in opened:
-            await asyncio.wait_for(_next_board(resp.aiter_lines()), timeout=10)
+        # Each tab's line reader is kept: a dropped async iterator is finalized, which closes its stream.
+        readers = [resp.aiter_lines() for resp in opened]
+        for lines in readers:
+            await asyncio.wait_for(_next_board(lines), timeout=10)
         before, start = hub.reads, time.monotonic()
         await asyncio.sleep(2.0)
         polls = (time.monotonic() - start) / hub.poll_seconds
         assert hub.reads - before <= polls + 1, (hub.reads - before, polls)
+        assert hub.reads - before >= 1, "the poller did not read the board at all in 2 s"
     finally:
         for s in streams:
             await s.__aexit__(None, None, None)
@@ -297,8 +349,9 @@ async def test_dayshift_dashboard_command_answers_with_a_personal_link(web: Web)
     reply = await dispatch(deps, "UA", "dashboard", trigger_id=None, client=None)  # type: ignore[arg-type]
     url = reply["text"].split("<", 1)[1].split("|", 1)[0]
     assert url.startswith(web.url + "/auth/link?t=") and "expires in 10 minutes" in reply["text"]
+    assert reply["unfurl_links"] is False and reply["unfurl_media"] is False  # no unfurler opens it
     assert "/dayshift dashboard" in (await dispatch(deps, "UA", "help", trigger_id=None, client=None))["text"]  # type: ignore[arg-type]
-    resp = await web.client().get(url.removeprefix(web.url))
+    resp = await open_link(web.client(), url.removeprefix(web.url))
     assert resp.status_code == 303
     off = BotDeps(control=web.control, home=_NoHome(), store=web.store, web=None)  # type: ignore[arg-type]
     with pytest.raises(UserError, match="turned off here"):
@@ -320,10 +373,77 @@ async def test_a_finished_day_is_drawn_from_its_archive(web: Web) -> None:
     assert "offline model told to fail (400)" in page
 
 
-async def test_a_failing_read_is_shown_not_swallowed(web: Web, tmp_path: Path) -> None:
+async def test_a_failing_read_is_shown_not_swallowed(web: Web, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
     broken = await Store.open(tmp_path / "closed.db")
     await broken.close()  # every read now fails
     hub = BoardHub(ShiftControl(broken, web.control.client, web.control.settings), poll_seconds=0.05)
-    async with hub.subscribe("UA") as queue:
-        item = await asyncio.wait_for(queue.get(), timeout=5)
-    assert isinstance(item, Problem) and item.message.startswith("Live updates paused:")
+    with caplog.at_level(logging.WARNING, logger="bot.web.live"):
+        async with hub.subscribe("UA") as queue:
+            item = await asyncio.wait_for(queue.get(), timeout=5)
+    # The banner says what happened in words a user can act on; the exception's text stays in the log.
+    assert isinstance(item, Problem) and item.message == "The live board could not be read; retrying…"
+    [record] = [r for r in caplog.records if r.getMessage() == "dashboard board read failed"][:1]
+    assert record.data["error"]  # type: ignore[attr-defined]
+    assert record.data["error"] not in item.message  # type: ignore[attr-defined]
+
+
+async def _until_end(lines: AsyncIterator[str], seconds: float) -> list[tuple[str, str]]:
+    """Every (event, data) of a stream until it ends; fails if it is still open after ``seconds``."""
+    events: list[tuple[str, str]] = []
+
+    async def read() -> None:
+        event = ""
+        async for line in lines:
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                events.append((event, line[6:]))
+    try:
+        await asyncio.wait_for(read(), timeout=seconds)
+    except TimeoutError:
+        raise AssertionError(f"the stream was still open after {seconds} s: {events[-3:]}") from None
+    return events
+
+
+async def test_an_open_event_stream_ends_with_its_session(web: Web) -> None:
+    # Sign-out in another tab: the open stream stops (and says why) instead of sending more of A's board.
+    a = await web.signed_in("UA")
+    token = csrf_of((await a.get("/")).text)
+    async with a.stream("GET", "/events") as stream:
+        lines = stream.aiter_lines()
+        await asyncio.wait_for(_next_board(lines), timeout=10)
+        assert (await a.post("/auth/logout", data={"csrf": token})).status_code == 200
+        await web.control.add("UA", "Written after sign-out")
+        events = await _until_end(lines, 15)
+    assert ("signed-out", json.dumps({"message": "You are signed out. Open a new link from /dayshift dashboard."})) \
+        in events, events
+    assert not any("Written after sign-out" in data for _, data in events)
+
+    # Expiry while the stream is open (nothing new to send): the periodic check ends it too.
+    b = await web.signed_in("UB")
+    async with b.stream("GET", "/events") as stream:
+        lines = stream.aiter_lines()
+        await asyncio.wait_for(_next_board(lines), timeout=10)
+        real = web.dash.auth.clock
+        web.dash.auth.clock = lambda: real() + SESSION_TTL_SECONDS + 60
+        try:
+            events = await _until_end(lines, 15)
+        finally:
+            web.dash.auth.clock = real
+    assert [e for e, _ in events] == ["signed-out"], events
+
+
+async def test_history_counts_the_month_shown_even_years_back(web: Web) -> None:
+    today = datetime.now(UTC).date()
+    old = (today.replace(day=1) - timedelta(days=3 * 365)).replace(day=10)
+    await seed_day(web.store, "UA", old, YESTERDAY)
+    a = await web.signed_in("UA")
+    page = (await a.get("/history", params={"month": old.isoformat()[:7]})).text
+    cell = re.search(rf'<a class="day[^"]*"[^>]*data-day="{old.isoformat()}"[^>]*>', page) or \
+        re.search(rf'<a [^>]*data-day="{old.isoformat()}"[^>]*>', page)
+    assert cell, page[-2000:]
+    assert 'data-rate="0.667"' in cell.group(0), cell.group(0)
+    day = (await a.get(f"/history/{old.isoformat()}")).text
+    assert re.search(rf'data-day="{old.isoformat()}"[^>]*data-rate="0.667"', day) or \
+        re.search(rf'data-rate="0.667"[^>]*data-day="{old.isoformat()}"', day)

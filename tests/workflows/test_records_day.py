@@ -69,16 +69,18 @@ class LedgerAgents(ScriptedAgents):
 
 
 class RowsAtReport(RecordingNotifier):
-    """Reads the live task rows when the report goes out (after the last mirror, before the archive)."""
+    """Keeps the live task rows as last seen before the archive moved them (read on every change notice)."""
 
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
         self.rows: list[Task] = []
 
-    async def report(self, report) -> None:  # type: ignore[no-untyped-def]
-        self.rows = await self.store.tasks.for_user(report.user_id)
-        await super().report(report)
+    async def changed(self, user_id: str) -> None:
+        rows = await self.store.tasks.for_user(user_id)
+        if rows:
+            self.rows = rows
+        await super().changed(user_id)
 
 
 async def test_whole_output_and_tokens_survive_the_day_and_the_archive(ts_env: WorkflowEnvironment,

@@ -74,6 +74,10 @@
     state.problems.push(message);
     trouble(message);
   });
+  source.addEventListener("signed-out", function (ev) {
+    source.close();  // the session is gone: no reconnecting
+    trouble(JSON.parse(ev.data).message);
+  });
   source.onopen = clear;
   source.onerror = function () { trouble("Live updates interrupted; reconnecting…"); };
 })();
