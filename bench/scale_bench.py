@@ -117,9 +117,16 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     outs = [str(Path(tmp.name) / f"w{i}.json") for i in range(workers)]
     procs = []
     for out in outs:
+        # the worker's log goes to a file: a pipe nobody reads would fill up and stall the worker
+        logfile = open(out + ".log", "wb")  # closed with the temporary directory
         proc = subprocess.Popen([sys.executable, __file__, "--worker", address, db, out, str(agents)], cwd=ROOT,
-                                stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        assert proc.stdout is not None and b"worker ready" in proc.stdout.readline()
+                                stdout=logfile, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        for _ in range(600):
+            if b"worker ready" in Path(out + ".log").read_bytes():
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"worker did not start: {Path(out + '.log').read_text()[-2000:]}")
         procs.append(proc)
     watched = {f"worker{i}": psutil.Process(p.pid) for i, p in enumerate(procs)}
     server = [c for c in psutil.Process().children(recursive=True) if "temporal" in " ".join(c.cmdline()[:1])]
