@@ -90,7 +90,7 @@ def http_tool_or_exit(settings: Settings) -> HttpTool | None:
 
 def register_secrets(settings: Settings) -> None:
     for secret in (settings.slack_bot_token, settings.slack_app_token, settings.anthropic_api_key,
-                   settings.temporal_api_key):
+                   settings.temporal_api_key, settings.database_url):
         if secret is not None:
             register_secret(secret.get_secret_value())
 
@@ -159,7 +159,7 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
     integrations = load_integrations_or_exit(settings)
     http_tool = http_tool_or_exit(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     # No notifier (a worker without Slack): this process then serves no notification queue.
     notifier = make_notifier(store) if make_notifier is not None else None
     send_message: SendMessage | None = getattr(notifier, "send_message", None)

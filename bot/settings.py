@@ -236,3 +236,22 @@ class Settings(BaseSettings):
             return None
         parse_smtp_url(value.get_secret_value())
         return value
+
+    # --- postgres (issue 15): a shared PostgreSQL for workers on many hosts; wins over DAYSHIFT_DB ---
+    database_url: SecretStr | None = Field(None, validation_alias="DAYSHIFT_DATABASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from storage.db import is_postgres_url
+
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        if value is not None and not is_postgres_url(value.get_secret_value()):
+            raise ValueError("DAYSHIFT_DATABASE_URL must be a postgresql://user:password@host:port/db URL")
+        return value
+
+    @property
+    def database_target(self) -> str | Path:
+        """What Store.open takes: the PostgreSQL URL when DAYSHIFT_DATABASE_URL is set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url is not None else self.database_path

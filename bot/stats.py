@@ -70,7 +70,7 @@ async def user_stats_line(store: Store, user_id: str, today: date) -> str:
 
 
 async def collect_stats(settings: Settings, days: int) -> dict[str, Any]:
-    store = await Store.open(settings.database_path)
+    store = await Store.open(settings.database_target)
     try:
         return await metrics(store, max(1, days), datetime.now(ZoneInfo("UTC")).date())
     finally:

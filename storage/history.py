@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import aiosqlite
-
-from storage.db import Database, utcnow
+from storage.db import Database, Row, utcnow
 from storage.models import CategoryCount, FailurePattern, HistoryTask, TaskStatus
 from storage.tasks import new_task_id, short_id_of
 
@@ -18,7 +16,7 @@ _HISTORY_COLS = (
 )
 
 
-def _to_history(row: aiosqlite.Row) -> HistoryTask:
+def _to_history(row: Row) -> HistoryTask:
     data = dict(row)
     data["capabilities"] = json.loads(data.get("capabilities") or "[]")
     return HistoryTask.model_validate(data)
@@ -106,8 +104,8 @@ class HistoryRepository:
     async def day_totals(self, user_id: str, days: int, today: date) -> list[dict[str, object]]:
         """Per-day counts for dashboards: day, total, completed, failed, avg_seconds, cost_usd."""
         rows = await self.db.fetchall(
-            "SELECT day, COUNT(*) AS total, SUM(status = 'completed') AS completed,"
-            " SUM(status = 'failed') AS failed,"
+            "SELECT day, COUNT(*) AS total, SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,"
+            " SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) AS failed,"
             " AVG(CASE WHEN status = 'completed' AND start_time IS NOT NULL AND end_time IS NOT NULL"
             "   THEN (julianday(end_time) - julianday(start_time)) * 86400 END) AS avg_seconds,"
             " SUM(cost_usd) AS cost_usd FROM task_history WHERE user_id = ? AND day >= ?"

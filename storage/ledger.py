@@ -99,6 +99,7 @@ class LedgerRepository:
         delay = poll_seconds
         while True:
             async with self.db.transaction() as conn:
+                await conn.lock("ledger", user_id, day)  # PostgreSQL: one reservation per user-day at a time
                 cur = await conn.execute("SELECT reserved_usd FROM cost_ledger WHERE entry_id = ?", (entry_id,))
                 existing = await cur.fetchone()
                 if existing is not None:

@@ -27,6 +27,7 @@ class SqliteSessionStore:
             return
         now_ms = int(time.time() * 1000)
         async with self.db.transaction() as conn:
+            await conn.lock("session", key["project_key"], key["session_id"], _subpath(key))
             cur = await conn.execute(
                 "SELECT COALESCE(MAX(seq), -1) FROM agent_sessions WHERE project_key = ? AND session_id = ?"
                 " AND subpath = ?",

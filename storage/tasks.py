@@ -7,9 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import aiosqlite
-
-from storage.db import Database, utcnow
+from storage.db import Database, Row, Tx, utcnow
 from storage.models import Task, TaskEvent, TaskMirror, TaskStatus
 from storage.redaction import redact, redact_opt
 
@@ -38,7 +36,7 @@ def short_id_of(task_id: str) -> str:
     return task_id.replace("-", "")[:6]
 
 
-def _to_task(row: aiosqlite.Row) -> Task:
+def _to_task(row: Row) -> Task:
     data = dict(row)
     data["capabilities"] = json.loads(data.get("capabilities") or "[]")
     return Task.model_validate(data)
@@ -75,7 +73,9 @@ class TaskRepository:
         task_id = task_id or new_task_id()
         now = utcnow()
         async with self.db.transaction() as conn:
+            await conn.lock("task", task_id)
             if source_ref is not None:
+                await conn.lock("task-source", user_id, source_ref)
                 cur = await conn.execute(
                     "SELECT * FROM tasks WHERE user_id = ? AND source_ref = ?", (user_id, source_ref)
                 )
@@ -188,6 +188,7 @@ class TaskRepository:
             for c in cols if c not in ("task_id", "user_id", "created_at", "source_ref")
         )
         async with self.db.transaction() as conn:
+            await conn.lock("task", task.task_id)  # PostgreSQL: the before-status read and the upsert are one step
             cur = await conn.execute("SELECT user_id, status FROM tasks WHERE task_id = ?", (task.task_id,))
             before = await cur.fetchone()
             if before is not None and before["user_id"] != task.user_id:
@@ -300,7 +301,7 @@ class TaskRepository:
         return [TaskEvent.model_validate(dict(r)) for r in rows]
 
 
-async def _event(conn: aiosqlite.Connection, task_id: str, user_id: str, workflow_id: str | None, kind: str,
+async def _event(conn: Tx, task_id: str, user_id: str, workflow_id: str | None, kind: str,
                  from_status: str | None, to_status: str | None, attempt: int | None,
                  message: str | None) -> None:
     await conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,39 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def store(tmp_path) -> AsyncIterator[Store]:  # type: ignore[no-untyped-def]
     s = await Store.open(tmp_path / "dayshift.db")
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_factory(request, tmp_path) -> AsyncIterator[Callable[[], Awaitable[str | Path]]]:  # type: ignore[no-untyped-def]
+    """Makes fresh databases of one backend: SQLite files, or PostgreSQL databases (dropped afterwards)."""
+    from tests import pg
+
+    if request.param == "postgres":
+        pg.skip_unless_reachable()
+    made: list[str] = []
+
+    async def make() -> str | Path:
+        if request.param == "sqlite":
+            return tmp_path / f"db{len(made)}-{uuid.uuid4().hex[:6]}.db"
+        url = await pg.create_database()
+        made.append(url)
+        return url
+
+    try:
+        yield make
+    finally:
+        for url in made:
+            await pg.drop_database(url)
+
+
+@pytest.fixture
+async def any_store(db_factory) -> AsyncIterator[Store]:  # type: ignore[no-untyped-def]
+    """A Store on each backend (the storage suites run on both)."""
+    s = await Store.open(await db_factory())
     try:
         yield s
     finally:

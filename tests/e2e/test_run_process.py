@@ -13,19 +13,27 @@ from pathlib import Path
 import psutil
 import pytest
 
+from storage.store import Store
 from tests.fakes.slack import FakeSlack
 
 pytestmark = [pytest.mark.devserver, pytest.mark.cli]
 BIN = Path(sys.executable).parent
 
 
-async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path: Path, db_factory) -> None:  # type: ignore[no-untyped-def]
+    """Runs on SQLite and on a fresh PostgreSQL database (DAYSHIFT_DATABASE_URL)."""
+    target = await db_factory()
     slack = await FakeSlack().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
     env |= {"SLACK_BOT_TOKEN": "xoxb-proc-test-000", "SLACK_APP_TOKEN": "xapp-1-A1-proc-000",
             "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"),
             "DAYSHIFT_WINDOW_SECONDS": "10", "DAYSHIFT_CHECKPOINT_SECONDS": "3", "DAYSHIFT_WARNING_SECONDS": "2",
-            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": "0", "DAYSHIFT_MODEL": "offline"}
+            "DAYSHIFT_TEMPORAL_UI_PORT": "0", "DAYSHIFT_WEB_PORT": "0", "DAYSHIFT_MODEL": "offline",
+            "DAYSHIFT_DB": str(tmp_path / "data" / "dayshift.db")}
+    if isinstance(target, str):
+        env["DAYSHIFT_DATABASE_URL"] = target  # wins over DAYSHIFT_DB: no SQLite file may appear
+    else:
+        env["DAYSHIFT_DB"] = str(target)
     proc = await asyncio.create_subprocess_exec(str(BIN / "dayshift"), "run", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
@@ -51,6 +59,16 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
         stderr = (await proc.stderr.read()).decode()  # type: ignore[union-attr]
         assert "xoxb-proc-test-000" not in stderr and "xapp-1-A1-proc-000" not in stderr
         assert '"event": "bot_connected"' in stderr
+        store = await Store.open(target)  # the day's record is in the selected database
+        try:
+            runs = await store.runs.undelivered_reports()
+            delivered = await store.db.fetchall("SELECT workflow_id FROM workflows WHERE user_id = 'UPROC'"
+                                                " AND report_delivered = 1")
+            assert runs == [] and len(delivered) == 1
+        finally:
+            await store.close()
+        if isinstance(target, str):
+            assert not (tmp_path / "data" / "dayshift.db").exists()
     finally:
         if proc.returncode is None:
             proc.kill()

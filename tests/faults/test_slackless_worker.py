@@ -32,8 +32,8 @@ NOTIFYING = {"announce_day", "checkpoint", "escalate", "deliver_report"}
 
 def env_for(tmp_path: Path, address: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAYSHIFT_", "SLACK_", "ANTHROPIC_", "TEMPORAL_"))}
-    return env | {"TEMPORAL_ADDRESS": address, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_MODEL": "offline", "DAYSHIFT_WEB_PORT": "0",
-                  "DAYSHIFT_TEMPORAL_UI_PORT": "0"} | extra
+    return env | {"TEMPORAL_ADDRESS": address, "DAYSHIFT_DATA_DIR": str(tmp_path / "data"), "DAYSHIFT_MODEL": "offline",
+                  "DAYSHIFT_WEB_PORT": "0", "DAYSHIFT_TEMPORAL_UI_PORT": "0"} | extra
 
 
 async def spawn(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:

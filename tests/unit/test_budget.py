@@ -1,5 +1,5 @@
-"""Budget that does not fail good tasks (issue 11 item 7). Real SQLite; the runtime test replaces only the
-SDK session (the agent itself) with a canned ResultMessage."""
+"""Budget that does not fail good tasks (issue 11 item 7). Real SQLite and PostgreSQL; the runtime test
+replaces only the SDK session (the agent itself) with a canned ResultMessage."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ from workflows.activities import ShiftActivities, ValidateInput
 from workflows.models import TaskState
 
 DAY = "2026-11-28"
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The budget rule holds on both backends (PostgreSQL skips when unreachable)."""
+    return any_store
 
 
 async def _agent(store: Store, n: int, cost: float, run_seconds: float) -> float:

@@ -1,4 +1,4 @@
-"""Storage against a real SQLite file (no fakes)."""
+"""Storage against a real SQLite file and a real PostgreSQL database (no fakes): each test runs on both."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ from storage.store import Store
 from storage.tasks import NotFound
 
 
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """This module's storage tests run on both backends (PostgreSQL skips when unreachable)."""
+    return any_store
+
+
 async def test_migrations_from_empty_and_reapply(tmp_path) -> None:
     path = tmp_path / "m.db"
     db = await Database.open(path, migrate=False)
@@ -28,8 +34,8 @@ async def test_migrations_from_empty_and_reapply(tmp_path) -> None:
     await db.close()
 
 
-async def test_reopen_keeps_data(tmp_path) -> None:
-    path = tmp_path / "keep.db"
+async def test_reopen_keeps_data(db_factory) -> None:
+    path = await db_factory()
     s = await Store.open(path)
     await s.users.ensure("U1")
     await s.tasks.create("U1", "write the weekly summary", generated_by="user")
@@ -215,8 +221,8 @@ async def test_budget_reservations_never_overspend(store: Store) -> None:
     assert await try_reserve(99) == pytest.approx(min(0.30, 1.00 - 0.05 - (sum(results) - results[int(held[0][1:])])))
 
 
-async def test_concurrent_writers_in_process_and_across_connections(tmp_path) -> None:
-    path = tmp_path / "c.db"
+async def test_concurrent_writers_in_process_and_across_connections(db_factory) -> None:
+    path = await db_factory()
     a = await Store.open(path)
     b = await Store.open(path)  # a second connection, as a second worker process would have
     await a.users.ensure("U1")
@@ -237,13 +243,13 @@ async def test_concurrent_writers_in_process_and_across_connections(tmp_path) ->
         await b.close()
 
 
-async def test_session_store_passes_sdk_conformance(tmp_path) -> None:
+async def test_session_store_passes_sdk_conformance(db_factory) -> None:
     from claude_agent_sdk.testing import run_session_store_conformance
 
     stores: list[Store] = []
 
     async def make() -> object:
-        s = await Store.open(tmp_path / f"s{len(stores)}.db")
+        s = await Store.open(await db_factory())
         stores.append(s)
         return s.sessions
 

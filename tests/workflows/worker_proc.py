@@ -1,7 +1,7 @@
 """A worker in its own process, for kill -9 tests: the real Temporal worker, SQLite and SlackNotifier
 (against the test's fake Slack); scripted agents (a fake) that take a moment, so a kill lands mid-step.
 
-Usage: python -m tests.workflows.worker_proc ADDRESS QUEUE DB_PATH EVENTS_FILE SLACK_API_URL MODE
+Usage: python -m tests.workflows.worker_proc ADDRESS QUEUE DB_PATH_OR_POSTGRES_URL EVENTS_FILE SLACK_API_URL MODE
 MODE: slow-exec | slow-plan | slow-report. Steps append JSON lines to EVENTS_FILE.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 from temporalio.client import Client
@@ -26,7 +27,7 @@ from workflows.worker import build_worker
 
 def note(path: str, **event: object) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(event) + "\n")
+        f.write(json.dumps({**event, "pid": os.getpid()}) + "\n")
 
 
 class SlowAgents(ScriptedAgents):
