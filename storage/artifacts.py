@@ -71,6 +71,7 @@ class ArtifactRepository:
         """Keep this task's files (a retried executor's replace an earlier attempt's not yet uploaded)."""
         read = await asyncio.to_thread(_read_workspace, workspace, names, caps)
         async with self.db.transaction() as conn:
+            await conn.lock("artifacts", user_id, day)  # PostgreSQL: the count and the inserts are one step per day
             await conn.execute("DELETE FROM artifacts WHERE user_id = ? AND task_id = ? AND file_id IS NULL",
                                (user_id, task_id))
             cur = await conn.execute(

@@ -39,7 +39,7 @@ async def test_two_workers_on_postgres_one_sigkilled_mid_task(dev_env: WorkflowE
         assert proc.stdout is not None and b"worker ready" in proc.stdout.readline()
         return proc
 
-    procs = [spawn(), spawn()]  # both migrate the fresh database at once (advisory lock)
+    procs = [spawn(), spawn()]  # one after the other (concurrent migration is tested in test_storage_backends)
     user = "UMULTI"
     killed = 0
     try:
