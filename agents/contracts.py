@@ -105,6 +105,7 @@ class AgentFailure(Exception):
         self.message = message
         self.retryable = retryable
         self.kind = kind
+        self.spent: object | None = None  # the error ResultMessage of a run that failed, for its cost
 
 
 class RunMonitor(Protocol):

@@ -301,6 +301,7 @@ class ClaudeAgentRuntime:
             raise AgentFailure(str(exc), retryable=False, kind="BudgetExceeded") from exc
         options.max_budget_usd = min(options.max_budget_usd or held, held)  # what remains may be less than a cap
         outcome: RunOutcome | None = None
+        failed_result: ResultMessage | None = None
         try:
             if monitor is not None:
                 monitor.waiting(True)  # queued behind other agents: heartbeats go on, the watchdog waits
@@ -310,9 +311,14 @@ class ClaudeAgentRuntime:
                 started = _agent_event("agent_started", ctx, role=kind, model=options.model)
                 outcome = await self._session(options, prompt, monitor)
             return outcome
+        except AgentFailure as failure:
+            # A run that ended in an error result still spent money: book what its result says it cost.
+            failed_result = failure.spent if isinstance(failure.spent, ResultMessage) else None
+            raise
         finally:
-            cost = _cost(outcome) if outcome else 0.0
-            usage = (outcome.result.usage or {}) if outcome and outcome.result else {}
+            last = outcome.result if outcome else failed_result
+            cost = float(last.total_cost_usd or 0.0) if last is not None else 0.0
+            usage = (last.usage or {}) if last is not None else {}
             if "started" in locals():  # the spec's agent_finished event (ops); agents/ cannot import workflows/
                 _agent_event("agent_finished", ctx, role=kind, model=options.model, cost_usd=cost,
                              ok=outcome is not None, input_tokens=int(usage.get("input_tokens", 0)),
@@ -359,7 +365,9 @@ class ClaudeAgentRuntime:
             gateway.revoke(token)
             shutil.rmtree(config_dir, ignore_errors=True)
         if result is not None and result.is_error:
-            raise _redacted(classify_result(result))
+            failure = _redacted(classify_result(result))
+            failure.spent = result  # its cost is booked by _run
+            raise failure
         final = (result.result if result and result.result else "\n".join(texts)) or ""
         return RunOutcome(result=result, session_id=session_id, text=redact(final))  # it goes to history and Slack
 

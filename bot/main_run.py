@@ -20,7 +20,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from bot.app import create_app
 from bot.control import ShiftControl
@@ -152,11 +153,17 @@ async def wait_for_slack(slack: AsyncWebClient, app_token: str, *, first_delay: 
         delay = min(max_delay, delay * 2)
 
 
-async def redeliver_reports(store: Store, notifier: SlackNotifier) -> int:
-    """Deliver reports that a Slack outage kept from landing (the workflow gave up retrying)."""
+async def redeliver_reports(store: Store, notifier: SlackNotifier, client: Client | None = None) -> int:
+    """Deliver reports that a Slack outage kept from landing (the workflow gave up retrying).
+
+    A day whose workflow still runs is still delivering its own report under its retry policy: posting it from
+    here too could race that delivery into a second report, so such days are left to their workflow.
+    """
     delivered = 0
     for run in await store.runs.undelivered_reports():
         if not run.report_json:
+            continue
+        if client is not None and await _still_running(client, run.workflow_id):
             continue
         try:
             await notifier.report(StatusReport.model_validate_json(run.report_json))
@@ -170,6 +177,16 @@ async def redeliver_reports(store: Store, notifier: SlackNotifier) -> int:
     return delivered
 
 
+async def _still_running(client: Client, workflow_id: str) -> bool:
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        return True  # Temporal unreachable: try again on the next pass rather than risk a second report
+    return desc.status == WorkflowExecutionStatus.RUNNING
+
+
 async def sweep_stranded_days(client: Client, store: Store, notifier: SlackNotifier) -> list[str]:
     """Close days whose workflow was terminated or timed out (no code of theirs runs any more), then deliver
     the failure reports that tell their users."""
@@ -179,7 +196,7 @@ async def sweep_stranded_days(client: Client, store: Store, notifier: SlackNotif
         log.warning("stranded-day sweep failed", extra={"data": {"error": str(exc)[:200]}})
         return []
     if reaped:
-        await redeliver_reports(store, notifier)
+        await redeliver_reports(store, notifier, client)
     return reaped
 
 
@@ -219,7 +236,8 @@ async def _bot(settings: Settings, stop: asyncio.Event, phase: _Phase) -> None:
             app = create_app(slack, BotDeps(control=control, home=home, store=svc.store, web=web))
             scheduler.add_job(_purge, "cron", hour=3, minute=17,
                               args=[svc.store, settings.retention_days, settings.data_dir], id="retention")
-            scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier], id="redeliver")
+            scheduler.add_job(redeliver_reports, "interval", minutes=5, args=[svc.store, notifier, svc.client],
+                              id="redeliver")
             scheduler.add_job(sweep_stranded_days, "interval", minutes=1, args=[svc.client, svc.store, notifier],
                               id="stranded", next_run_time=datetime.now(ZoneInfo("UTC")))
             if not slack_ok:

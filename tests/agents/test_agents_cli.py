@@ -84,10 +84,12 @@ async def test_prompt_injection_cannot_use_a_tool_outside_the_profile(runtime: C
     assert result.output.startswith("Finished")
 
 
-async def test_agent_budget_cap_stops_an_agent(runtime: ClaudeAgentRuntime) -> None:
+async def test_agent_budget_cap_stops_an_agent(runtime: ClaudeAgentRuntime, store: Store) -> None:
     with pytest.raises(AgentFailure) as exc:
         await runtime.run_task(exec_req("Big job [[offline:expensive tokens=5000000]]"), monitor())
     assert exc.value.kind == "BudgetExceeded" and not exc.value.retryable
+    # The failed run still spent money: the ledger books what its error result says it cost (not $0).
+    assert await store.ledger.actual("U1", DAY) > 0.5
 
 
 async def test_daily_budget_is_reserved_before_an_agent_starts(runtime: ClaudeAgentRuntime, store: Store,
