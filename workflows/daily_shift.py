@@ -61,6 +61,9 @@ with workflow.unsafe.imports_passed_through():
 P = TypeVar("P")
 R = TypeVar("R")
 NON_RETRYABLE = ["InvalidTask", "BudgetExceeded", "PermissionDenied", "MaxTurns", "AuthError"]
+# After the deadline, the steps before the report's delivery share this many seconds (delivery gets the rest
+# of the minute the report is promised in).
+REPORT_BUDGET_SECONDS = 45.0
 MAX_TASKS_PER_DAY = 30
 MAX_DESCRIPTION = 2_000
 # Messages to people (report, escalation DM) ride out a Slack outage of several minutes.
@@ -250,7 +253,7 @@ class DailyShiftWorkflow:
         """Wait up to ``close_seconds`` for ``steps``; return those still running."""
         try:
             await workflow.wait_condition(lambda: all(s.done() for s in steps),
-                                          timeout=timedelta(seconds=self.inp.close_seconds))
+                                          timeout=self._report_budget(self.inp.close_seconds))
         except builtins.TimeoutError:
             pass
         return [s for s in steps if not s.done()]
@@ -560,7 +563,7 @@ class DailyShiftWorkflow:
         summary = (f"{len(report.completed)} completed, {len(report.in_progress)} in progress, "
                    f"{len(report.failed)} failed, {len(report.not_started)} not started. "
                    + " ".join(f"Failed {i.short_id}: {i.reason}." for i in report.failed))
-        budget = timedelta(seconds=self.inp.next_steps_seconds) if self._v2 else None
+        budget = self._report_budget(self.inp.next_steps_seconds) if self._v2 else None
         try:
             return await workflow.execute_activity_method(
                 ShiftActivities.next_steps,
@@ -604,10 +607,19 @@ class DailyShiftWorkflow:
         return max(timedelta(seconds=floor), self.state.deadline - workflow.now())
 
     def _late_bound(self) -> timedelta | None:
-        """After the warning a step gets the time left; after the deadline, ``close_seconds``."""
+        """After the warning a step gets the time left; after the deadline, its share of the report's budget."""
         if not self._v2 or not (self.state.warned or self._closing) or self.state.deadline is None:
             return None
+        if workflow.now() >= self.state.deadline:
+            return self._report_budget(self.inp.close_seconds)
         return max(self._until_deadline(), timedelta(seconds=self.inp.close_seconds))
+
+    def _report_budget(self, cap: float) -> timedelta:
+        """After the deadline every step before delivery shares one budget, so that however many of them hang
+        the report still goes out within a minute of the deadline: ``cap`` s, or what is left of the budget."""
+        assert self.state.deadline is not None
+        left = self.state.deadline + timedelta(seconds=REPORT_BUDGET_SECONDS) - workflow.now()
+        return max(timedelta(seconds=2), min(timedelta(seconds=cap), left))
 
     def _heartbeat(self) -> timedelta:
         return timedelta(seconds=self.inp.heartbeat_timeout_seconds)
