@@ -49,6 +49,17 @@ async def test_run_posts_report_in_thread_and_stops_cleanly_on_sigterm(tmp_path:
         # DAYSHIFT_MODEL=offline: the thread and the report say the work was scripted
         assert "offline model" in slack.called("chat.postMessage")[0]["text"]
         assert "Ran on the offline model" in json.dumps(report[0]["blocks"], ensure_ascii=False)
+        # The post lands a moment before the delivery is recorded (and then the header is edited): wait for the
+        # record, or SIGTERM would cancel the delivery between the two (it is then finished on the next start).
+        for _ in range(300):
+            watcher = await Store.open(target)
+            try:
+                if await watcher.db.fetchall("SELECT 1 FROM workflows WHERE user_id = 'UPROC'"
+                                             " AND report_delivered = 1"):
+                    break
+            finally:
+                await watcher.close()
+            await asyncio.sleep(0.1)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("temporal" in " ".join(c.cmdline()) for c in children)
         proc.send_signal(signal.SIGTERM)

@@ -79,5 +79,15 @@
     trouble(JSON.parse(ev.data).message);
   });
   source.onopen = clear;
-  source.onerror = function () { trouble("Live updates interrupted; reconnecting…"); };
+  source.onerror = function () {
+    trouble("Live updates interrupted; reconnecting…");
+    // A stream that dropped before its "signed-out" event reconnects into a 401, which EventSource cannot
+    // report: ask the page itself whether the session is gone.
+    fetch(location.pathname, {credentials: "same-origin"}).then(function (r) {
+      if (r.status === 401) {
+        source.close();
+        trouble("You are signed out. Open a new link from /dayshift dashboard.");
+      }
+    }).catch(function () {});
+  };
 })();
