@@ -198,5 +198,7 @@ async def test_signing_out_elsewhere_stops_the_live_board(web: Web, browser: Bro
     await web.control.add("UA", "Added after the sign-out")
     await asyncio.sleep(2.5)  # a live stream would have pushed it by now
     await expect(page.locator("#live")).not_to_contain_text("Added after the sign-out")
-    assert problems == []
+    # If the stream dropped before its signed-out event, the browser's reconnect and the page's session check
+    # answer 401 (the browser logs those): expected here, anything else is a problem.
+    assert [p for p in problems if "status of 401 (Unauthorized)" not in p] == []
     await page.close()
