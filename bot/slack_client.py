@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -50,3 +51,18 @@ def web_client(token: str, base_url: str) -> AsyncWebClient:
             AsyncServerErrorRetryHandler(max_retry_count=3),
         ],
     )
+
+
+def post_once_client(client: AsyncWebClient) -> RedactingWebClient:
+    """A copy of ``client`` for calls that must not be repeated blindly (``chat.postMessage``, file shares).
+
+    It retries only 429s, which Slack answers before doing anything. A 5xx or a dropped connection may come
+    after Slack already took the post, so those are raised to the caller, which looks for its message before
+    posting again (a retry here would post it twice). It is still a ``RedactingWebClient``: every post,
+    whichever client sends it, passes the redaction.
+    """
+    rate_limit_only: list[AsyncRetryHandler] = [
+        h for h in client.retry_handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    return RedactingWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout, ssl=client.ssl,
+                              proxy=client.proxy, headers=dict(client.headers), logger=client.logger,
+                              retry_handlers=rate_limit_only)

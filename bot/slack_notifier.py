@@ -6,8 +6,9 @@ answer 500 or drop the connection, and the activity is then retried; so each pos
 parent, its report, an escalation's DM), the key is stored *before* posting and carried in the message's
 metadata, and the ts right after. A retry that finds the key without a ts looks the message up in Slack
 (``conversations.history`` / ``conversations.replies`` with the metadata) before it would post again.
-The client used for posting therefore retries only 429s itself (a 429 is never accepted); 5xx and
-connection errors come back here, where they are safe to retry.
+The client used for posting (``post_once_client``) therefore retries only 429s itself (a 429 is never
+accepted); 5xx and connection errors come back here, where they are safe to retry. Like every Slack client
+of the bot it is a ``RedactingWebClient``, so a report quoting a secret reaches Slack masked.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks import dicts, escalation_blocks, escape, progress_blocks, report_blocks, report_text, slack_time
 from bot.email_report import EmailReporter
+from bot.slack_client import post_once_client
 from storage.models import Artifact, SlackPost
 from storage.store import Store
 from workflows.models import DayState, StatusReport, TaskState
@@ -55,10 +55,7 @@ class SlackNotifier:
         self.native_plan = native_plan
         self.lookup_delays = lookup_delays
         self.on_change: Callable[[str], Awaitable[None]] | None = None
-        rate_limit_only: list[AsyncRetryHandler] = [
-            h for h in client.retry_handlers if isinstance(h, AsyncRateLimitErrorRetryHandler)]
-        self._poster = AsyncWebClient(token=client.token, base_url=client.base_url, timeout=client.timeout,
-                                      headers=client.headers, retry_handlers=rate_limit_only)
+        self._poster = post_once_client(client)
 
     async def _dm(self, user_id: str) -> str:
         resp = await self.client.conversations_open(users=user_id)

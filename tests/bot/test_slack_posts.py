@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from slack_sdk.errors import SlackApiError
 from temporalio.testing import WorkflowEnvironment
 
-from bot.slack_client import web_client
+from bot.slack_client import RedactingWebClient, post_once_client, web_client
 from bot.slack_notifier import SlackNotifier
 from storage.models import TaskStatus
+from storage.redaction import forget_secret, register_secret
 from storage.store import Store
 from tests.fakes.agents import ScriptedAgents
 from tests.fakes.slack import FakeSlack
@@ -133,3 +135,57 @@ async def test_a_whole_day_under_temporal_retries_posts_each_message_once(ts_env
     assert len(reports) == 1
     run = await store.runs.get("U3", f"day-U3-{DAY}")
     assert run is not None and run.report_delivered and run.report_ts == reports[0]["ts"]
+
+
+async def test_posts_made_once_pass_the_redaction_like_every_other_call(slack: FakeSlack, store: Store) -> None:
+    """The post-once client is the bot's redacting client too: a report or escalation DM that quotes a secret
+    (a token pattern, or a configured secret of any shape) reaches Slack masked. Real notifier and client, the
+    fake Slack records what arrived on the wire."""
+    configured = "plain-looking-db-pass-1234"  # no token shape: masked only because it is registered
+    github = "ghp_" + "A1b2C3d4E5" * 4
+    anthropic = "sk-ant-api03-" + "x9Y8z7W6" * 3
+    register_secret(configured)
+    try:
+        await store.users.ensure("U4")
+        wf = "day-U4-2026-11-28"
+        await store.runs.open("U4", wf, "2026-11-28", start_time=START.isoformat(),
+                              deadline=(START + timedelta(hours=3)).isoformat())
+        notifier = SlackNotifier(web_client("xoxb-test-token", slack.api_url), store)
+        task = TaskState(task_id="t-4", short_id="tfour4", description="rotate the CI token",
+                         status=TaskStatus.FAILED, attempts=3, error=f"401 with key {anthropic}", escalated=True)
+        state = DayState(user_id="U4", workflow_id=wf, day="2026-11-28", timezone="UTC", started_at=START,
+                         deadline=START + timedelta(hours=3), tasks=[task])
+        await store.escalations.create("U4", task.task_id, wf, escalation_id="esc-4", reason="401",
+                                       suggestion="retry", attempts=3)
+        await notifier.escalate(state, task, "Retry it.", "esc-4")
+        report = StatusReport(user_id="U4", workflow_id=wf, day="2026-11-28", timezone="UTC", window_start=START,
+                              window_end=START + timedelta(hours=3), total_generated=1,
+                              next_steps=f"Replace {github} in the CI settings", notes=[f"db pass was {configured}"])
+        await notifier.report(report)
+    finally:
+        forget_secret(configured)
+
+    posts = slack.called("chat.postMessage")
+    [dm] = [p for p in posts if "retry_task" in json.dumps(p.get("blocks") or "")]
+    [posted_report] = [p for p in posts if "Daily Task Summary" in json.dumps(p.get("blocks") or "")]
+    assert "[REDACTED]" in json.dumps(dm) and "[REDACTED]" in json.dumps(posted_report)
+    assert "Replace [REDACTED] in the CI settings" in json.dumps(posted_report)
+    for method, params in slack.calls:
+        wire = json.dumps(params)
+        for secret in (configured, github, anthropic):
+            assert secret not in wire, (method, secret)
+
+
+async def test_the_post_once_client_retries_only_what_slack_never_took(slack: FakeSlack) -> None:
+    """A 429 is retried inside the client (Slack did nothing); a 500 is not (Slack may have posted): it comes
+    back to the notifier, which looks for its message first. Both through the redacting client."""
+    poster = post_once_client(web_client("xoxb-test-token", slack.api_url))
+    assert isinstance(poster, RedactingWebClient)
+    slack.fail_next("chat.postMessage", 429, retry_after=0)
+    resp = await poster.chat_postMessage(channel="C1", text="after a 429, token=abcdefgh12345")
+    assert resp["ok"] and [c for c, _ in slack.calls].count("FAILED:chat.postMessage") == 1
+    assert slack.called("chat.postMessage")[-1]["text"] == "after a 429, token=[REDACTED]"
+    slack.accept_then_fail("chat.postMessage")
+    with pytest.raises(SlackApiError):
+        await poster.chat_postMessage(channel="C1", text="taken, then 500")
+    assert len([m for m in slack.messages if m["text"] == "taken, then 500"]) == 1  # one attempt, not four
