@@ -1,4 +1,4 @@
-"""The spec's metrics from SQLite: success rate, tasks per day, task time, failures, delivery, cost."""
+"""The spec's metrics from the store: success rate, tasks per day, task time, failures, delivery, cost."""
 
 from __future__ import annotations
 
@@ -12,35 +12,28 @@ from storage.store import Store
 
 
 async def metrics(store: Store, days: int, today: date, user_id: str | None = None) -> dict[str, Any]:
-    since = (today - timedelta(days=days - 1)).isoformat()
-    where, params = ("WHERE day >= ?", [since]) if user_id is None else ("WHERE day >= ? AND user_id = ?",
-                                                                          [since, user_id])
-    runs = await store.db.fetchall(f"SELECT status, report_json IS NOT NULL AS has_report, report_delivered"
-                                   f" FROM workflows {where}", params)
-    tasks = await store.db.fetchall(
-        f"SELECT day, status, error_message, cost_usd, start_time, end_time FROM task_history {where}", params)
-    finished_runs = [r for r in runs if r["status"] in ("completed", "skipped")]
-    completed = [t for t in tasks if t["status"] == "completed"]
-    failed = [t for t in tasks if t["status"] == "failed"]
-    durations = [(datetime.fromisoformat(t["end_time"]) - datetime.fromisoformat(t["start_time"])).total_seconds()
-                 for t in completed if t["start_time"] and t["end_time"]]
-    reports = [r for r in runs if r["has_report"]]
-    day_count = len({t["day"] for t in tasks}) or 0
-    errors = Counter((t["error_message"] or "unknown")[:80] for t in failed)
-    ledger = await store.db.fetchall(
-        f"SELECT day, SUM(COALESCE(actual_usd, 0)) AS cost FROM cost_ledger {where} GROUP BY day", params)
+    window = await store.stats.window((today - timedelta(days=days - 1)).isoformat(), user_id)
+    runs, tasks, ledger = window.runs, window.tasks, window.daily_cost_usd
+    finished_runs = [r for r in runs if r.status in ("completed", "skipped")]
+    completed = [t for t in tasks if t.status == "completed"]
+    failed = [t for t in tasks if t.status == "failed"]
+    durations = [(datetime.fromisoformat(t.end_time) - datetime.fromisoformat(t.start_time)).total_seconds()
+                 for t in completed if t.start_time and t.end_time]
+    reports = [r for r in runs if r.has_report]
+    day_count = len({t.day for t in tasks}) or 0
+    errors = Counter((t.error_message or "unknown")[:80] for t in failed)
     return {
         "days": days,
         "workflows": len(runs),
-        "workflow_success_rate": round(sum(1 for r in finished_runs if r["status"] == "completed") / len(runs), 3)
+        "workflow_success_rate": round(sum(1 for r in finished_runs if r.status == "completed") / len(runs), 3)
         if runs else None,
         "average_tasks_per_day": round(len(tasks) / day_count, 2) if day_count else None,
         "average_completion_seconds": round(sum(durations) / len(durations), 1) if durations else None,
         "failure_rate": round(len(failed) / len(tasks), 3) if tasks else None,
         "top_errors": errors.most_common(5),
-        "status_delivery_success_rate": round(sum(1 for r in reports if r["report_delivered"]) / len(reports), 3)
+        "status_delivery_success_rate": round(sum(1 for r in reports if r.report_delivered) / len(reports), 3)
         if reports else None,
-        "cost_per_day_usd": round(sum(float(r["cost"] or 0) for r in ledger) / len(ledger), 4) if ledger else None,
+        "cost_per_day_usd": round(sum(cost for _, cost in ledger) / len(ledger), 4) if ledger else None,
     }
 
 

@@ -61,6 +61,13 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def could_be_key(text: str) -> bool:
+    """Whether ``text`` could name a stored row. PostgreSQL text holds no NUL character (the server refuses
+    such a parameter), so no key has one: a lookup by a key from outside (a URL, a command) that contains one
+    answers "no such row" on both backends, instead of an error on PostgreSQL only."""
+    return "\x00" not in text
+
+
 def is_postgres_url(target: str | Path) -> bool:
     return isinstance(target, str) and target.split(":", 1)[0].lower() in (
         "postgres", "postgresql", "postgresql+asyncpg")

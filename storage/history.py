@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from storage.db import Database, Row, utcnow
+from storage.db import Database, Row, could_be_key, utcnow
 from storage.models import CategoryCount, FailurePattern, HistoryTask, TaskStatus
 from storage.tasks import new_task_id, short_id_of
 
@@ -20,6 +20,10 @@ def _to_history(row: Row) -> HistoryTask:
     data = dict(row)
     data["capabilities"] = json.loads(data.get("capabilities") or "[]")
     return HistoryTask.model_validate(data)
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))
 
 
 def _since(today: date, days: int) -> str:
@@ -81,6 +85,15 @@ class HistoryRepository:
         )
         return [_to_history(r) for r in rows]
 
+    async def get(self, user_id: str, task_id: str) -> HistoryTask | None:
+        """One archived task of this user by its full id; None for another user's (or no) task."""
+        if not could_be_key(task_id):
+            return None
+        row = await self.db.fetchone(
+            "SELECT * FROM task_history WHERE user_id = ? AND task_id = ?", (user_id, task_id)
+        )
+        return _to_history(row) if row else None
+
     async def completed_by_category(self, user_id: str, days: int, today: date) -> list[CategoryCount]:
         rows = await self.db.fetchall(
             "SELECT category, COUNT(*) AS count,"
@@ -112,7 +125,11 @@ class HistoryRepository:
             " GROUP BY day ORDER BY day DESC",
             (user_id, _since(today, days)),
         )
-        return [dict(r) for r in rows]
+        # Same types from both backends (PostgreSQL's SUM/AVG/EXTRACT are NUMERIC, whatever the pool decodes
+        # them to): counts are ints, the rest floats or None.
+        return [{"day": str(r["day"]), "total": int(r["total"]), "completed": int(r["completed"] or 0),
+                 "failed": int(r["failed"] or 0), "avg_seconds": _float(r["avg_seconds"]),
+                 "cost_usd": _float(r["cost_usd"])} for r in rows]
 
     async def purge(self, today: date, keep_days: int = 90) -> int:
         """Delete history (and its audit trail) older than ``keep_days``; returns the rows removed."""

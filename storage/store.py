@@ -15,8 +15,10 @@ from storage.ledger import LedgerRepository
 from storage.memory import MemoryRepository
 from storage.runs import RunRepository
 from storage.sessions import SqliteSessionStore
+from storage.stats import StatsRepository
 from storage.tasks import TaskRepository
 from storage.users import UserRepository
+from storage.web_sessions import WebSessionRepository
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Store:
     sessions: SqliteSessionStore
     artifacts: ArtifactRepository
     email_reports: EmailReportRepository
+    web_sessions: WebSessionRepository
+    stats: StatsRepository
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -50,6 +54,8 @@ class Store:
             sessions=SqliteSessionStore(db),
             artifacts=ArtifactRepository(db),
             email_reports=EmailReportRepository(db),
+            web_sessions=WebSessionRepository(db),
+            stats=StatsRepository(db),
         )
 
     async def close(self) -> None:

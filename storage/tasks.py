@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from storage.db import Database, Row, Tx, utcnow
+from storage.db import Database, Row, Tx, could_be_key, utcnow
 from storage.models import Task, TaskEvent, TaskMirror, TaskStatus
 from storage.redaction import redact, redact_opt
 
@@ -103,6 +103,8 @@ class TaskRepository:
         return task, True
 
     async def get(self, user_id: str, task_id: str) -> Task:
+        if not could_be_key(task_id):
+            raise NotFound(task_id)
         row = await self.db.fetchone(
             "SELECT * FROM tasks WHERE user_id = ? AND task_id = ?", (user_id, task_id)
         )
@@ -113,7 +115,7 @@ class TaskRepository:
     async def find(self, user_id: str, ref: str) -> Task:
         """Look a task up by full id or short id, within this user's tasks only."""
         ref = ref.strip().lower()
-        if not ref or len(ref) > 64:
+        if not ref or len(ref) > 64 or not could_be_key(ref):
             raise NotFound(ref)
         rows = await self.db.fetchall(
             "SELECT * FROM tasks WHERE user_id = ? AND (task_id = ? OR short_id = ?)"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from storage.db import Database
+from storage.web_sessions import WebSessionRepository
 
 LINK_TTL_SECONDS = 600
 SESSION_TTL_SECONDS = 12 * 3600
@@ -37,8 +37,8 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _hash(token: str) -> str:
@@ -68,10 +68,11 @@ class Session:
 class WebAuth:
     """Issues and redeems sign-in links and keeps sessions. ``clock`` is injectable for expiry tests."""
 
-    def __init__(self, db: Database, secret: bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sessions: WebSessionRepository, secret: bytes, *,
+                 clock: Callable[[], float] = time.time) -> None:
         if len(secret) < 32:
             raise ValueError("the web secret must be at least 32 bytes")
-        self.db = db
+        self.sessions = sessions
         self._secret = secret
         self.clock = clock
 
@@ -106,20 +107,15 @@ class WebAuth:
     async def check(self, token: str) -> str:
         """The user a link signs in, without using it up: what opening the link (GET) shows. Raises LinkError."""
         user_id, _, nonce = self._verify(token)
-        if await self.db.fetchone("SELECT 1 FROM web_link_nonces WHERE nonce = ?", (nonce,)):
+        if await self.sessions.link_used(nonce):
             raise _used()
         return user_id
 
     async def redeem(self, token: str) -> Session:
         """Check the signature and expiry, burn the nonce, open a session. Raises LinkError."""
         user_id, expires, nonce = self._verify(token)
-        now = self.clock()
-        used = await self.db.execute(
-            "INSERT INTO web_link_nonces(nonce, user_id, used_at, expires_at) VALUES (?,?,?,?)"
-            " ON CONFLICT(nonce) DO NOTHING", (nonce, user_id, _iso(now), _iso(expires)))
-        if used == 0:
+        if not await self.sessions.use_link(nonce, user_id, now=_at(self.clock()), expires_at=_at(expires)):
             raise _used()
-        await self.db.execute("DELETE FROM web_link_nonces WHERE expires_at < ?", (_iso(now - 60),))
         return await self.open_session(user_id)
 
     def _verify(self, token: str) -> tuple[str, int, str]:
@@ -147,18 +143,14 @@ class WebAuth:
     async def open_session(self, user_id: str) -> Session:
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        await self.db.execute(
-            "INSERT INTO web_sessions(session_hash, user_id, created_at, expires_at) VALUES (?,?,?,?)",
-            (_hash(token), user_id, _iso(now), _iso(now + SESSION_TTL_SECONDS)))
-        await self.db.execute("DELETE FROM web_sessions WHERE expires_at < ?", (_iso(now),))
+        await self.sessions.open(_hash(token), user_id, now=_at(now), expires_at=_at(now + SESSION_TTL_SECONDS))
         return Session(user_id=user_id, token=token)
 
     async def session(self, token: str | None) -> Session | None:
         if not token or len(token) > _MAX_TOKEN:
             return None
-        row = await self.db.fetchone("SELECT user_id FROM web_sessions WHERE session_hash = ? AND expires_at > ?",
-                                     (_hash(token), _iso(self.clock())))
-        return Session(user_id=str(row["user_id"]), token=token) if row else None
+        user_id = await self.sessions.user_of(_hash(token), now=_at(self.clock()))
+        return Session(user_id=user_id, token=token) if user_id is not None else None
 
     async def close_session(self, token: str) -> None:
-        await self.db.execute("DELETE FROM web_sessions WHERE session_hash = ?", (_hash(token),))
+        await self.sessions.close(_hash(token))

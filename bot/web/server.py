@@ -35,7 +35,7 @@ class _InLoopServer(uvicorn.Server):
 class Dashboard:
     def __init__(self, control: ShiftControl, *, host: str, port: int, public_url: str | None,
                  secret: bytes | None = None, oidc: SlackOidc | None = None) -> None:
-        self.auth = WebAuth(control.store.db, secret or secrets.token_bytes(32))
+        self.auth = WebAuth(control.store.web_sessions, secret or secrets.token_bytes(32))
         self.app = create_web_app(WebDeps(control=control, auth=self.auth, oidc=oidc,
                                           secure_cookie=bool(public_url and public_url.startswith("https://"))))
         self.host, self.port, self._public_url = host, port, public_url

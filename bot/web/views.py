@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.control import ShiftControl
 from bot.stats import metrics
 from storage.models import OPEN_STATUSES, HistoryTask, Task, TaskStatus, User, WorkflowRun
+from storage.tasks import NotFound
 from workflows.models import DayState, StatusReport, TaskState, day_workflow_id
 from workflows.schedules import local_day
 
@@ -248,17 +249,12 @@ async def find_task(control: ShiftControl, user_id: str, task_id: str) -> Row | 
         for t in state.tasks:
             if t.task_id == task_id:
                 return _from_state(t)
-    rows = await control.store.db.fetchall("SELECT task_id FROM tasks WHERE user_id = ? AND task_id = ?",
-                                           (user_id, task_id))
-    if rows:
-        return _from_task(await control.store.tasks.get(user_id, task_id))
-    archived = await control.store.db.fetchone("SELECT day FROM task_history WHERE user_id = ? AND task_id = ?",
-                                               (user_id, task_id))
-    if archived:
-        for h in await control.store.history.day(user_id, str(archived["day"])):
-            if h.task_id == task_id:
-                return _from_task(h)
-    return None
+    try:
+        return _from_task(await control.store.tasks.get(user_id, task_id))  # full ids only: no short-id guess
+    except NotFound:
+        pass
+    archived = await control.store.history.get(user_id, task_id)
+    return _from_task(archived) if archived is not None else None
 
 
 def status_label(status: str) -> str:

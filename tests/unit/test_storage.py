@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -124,6 +125,75 @@ async def test_user_scoping(store: Store) -> None:
     assert await store.tasks.events("UA", b_task.task_id) == []
 
 
+async def _rows(store: Store, table: str) -> int:
+    row = await store.db.fetchone(f"SELECT COUNT(*) AS n FROM {table}")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_web_sessions_resolve_only_to_their_own_user_and_expire(store: Store) -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    await store.web_sessions.open("hash-a", "UA", now=now, expires_at=now + hour)
+    await store.web_sessions.open("hash-b", "UB", now=now, expires_at=now + hour)
+    assert await store.web_sessions.user_of("hash-a", now=now) == "UA"
+    assert await store.web_sessions.user_of("hash-b", now=now) == "UB"
+    assert await store.web_sessions.user_of("hash-c", now=now) is None
+    with pytest.raises(sqlite3.IntegrityError):  # a hash is one session: B cannot take over A's row
+        await store.web_sessions.open("hash-a", "UB", now=now, expires_at=now + 2 * hour)
+    assert await store.web_sessions.user_of("hash-a", now=now) == "UA"
+    await store.web_sessions.close("hash-b")  # B signs out; A's session is untouched
+    assert await store.web_sessions.user_of("hash-b", now=now) is None
+    assert await store.web_sessions.user_of("hash-a", now=now) == "UA"
+    # Expiry: the same instant as expires_at is already too late; a time in another zone means the same instant.
+    assert await store.web_sessions.user_of("hash-a", now=now + hour - timedelta(microseconds=1)) == "UA"
+    assert await store.web_sessions.user_of("hash-a", now=now + hour) is None
+    tokyo = (now + hour / 2).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert await store.web_sessions.user_of("hash-a", now=tokyo) == "UA"
+    # Opening a session later forgets the expired ones.
+    await store.web_sessions.open("hash-d", "UB", now=now + 2 * hour, expires_at=now + 3 * hour)
+    assert await _rows(store, "web_sessions") == 1
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.web_sessions.user_of("hash-d", now=datetime(2026, 11, 28, 12, 0))
+
+
+async def test_web_link_nonces_are_single_use_and_forgotten_after_expiry(store: Store) -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    ten = timedelta(minutes=10)
+    assert not await store.web_sessions.link_used("n-1")
+    assert await store.web_sessions.use_link("n-1", "UA", now=now, expires_at=now + ten)
+    assert await store.web_sessions.link_used("n-1") and not await store.web_sessions.link_used("n-2")
+    assert not await store.web_sessions.use_link("n-1", "UA", now=now, expires_at=now + ten)  # once
+    assert not await store.web_sessions.use_link("n-1", "UB", now=now, expires_at=now + ten)  # and not for B
+    row = await store.db.fetchone("SELECT user_id FROM web_link_nonces WHERE nonce = ?", ("n-1",))
+    assert row is not None and row["user_id"] == "UA"
+    # A used nonce is kept until a minute after its link expired (the link's own expiry refuses it after that).
+    later = now + ten + timedelta(seconds=30)
+    assert await store.web_sessions.use_link("n-2", "UB", now=later, expires_at=later + ten)
+    assert await store.web_sessions.link_used("n-1")
+    last = now + ten + timedelta(seconds=61)
+    assert await store.web_sessions.use_link("n-3", "UA", now=last, expires_at=last + ten)
+    assert not await store.web_sessions.link_used("n-1")
+    assert await store.web_sessions.link_used("n-2") and await store.web_sessions.link_used("n-3")
+
+
+async def test_history_get_finds_only_the_users_own_archived_task(store: Store) -> None:
+    await store.users.ensure("UA")
+    task, _ = await store.tasks.create("UA", "A's archived task", generated_by="orchestrator", workflow_id="w-a")
+    await store.history.archive_day("UA", "w-a", "2026-11-27")
+    found = await store.history.get("UA", task.task_id)
+    assert found is not None and (found.description, found.day) == ("A's archived task", "2026-11-27")
+    assert await store.history.get("UB", task.task_id) is None
+    assert await store.history.get("UA", task.short_id) is None  # full ids only
+    assert await store.history.get("UA", "no-such-task") is None
+    # An id with a NUL (a forged URL) is no task on either backend; PostgreSQL would refuse the parameter.
+    nul = task.task_id[:8] + "\x00"
+    assert await store.history.get("UA", nul) is None
+    for lookup in (store.tasks.get, store.tasks.find):
+        with pytest.raises(NotFound):
+            await lookup("UA", nul)
+
+
 async def test_history_queries_archive_and_carry_over(store: Store) -> None:
     await store.users.ensure("U1")
     wf = "day-U1-2026-11-27"
@@ -148,6 +218,9 @@ async def test_history_queries_archive_and_carry_over(store: Store) -> None:
     assert [(p.error_message, p.count) for p in patterns] == [("API 500", 1)]
     totals = await store.history.day_totals("U1", 7, today)
     assert totals[0]["completed"] == 1 and round(float(totals[0]["avg_seconds"])) == 720
+    # One shape on both backends: no Decimal (PostgreSQL's NUMERIC) reaches the dashboards.
+    assert [{k: type(v) for k, v in row.items()} for row in totals] == [
+        {"day": str, "total": int, "completed": int, "failed": int, "avg_seconds": float, "cost_usd": float}]
 
 
 async def test_retention_purge(store: Store) -> None:
@@ -281,3 +354,14 @@ async def test_stats_metrics(store: Store) -> None:
     assert m["failure_rate"] == 0.5 and m["top_errors"] == [("API 529", 2)]
     assert m["status_delivery_success_rate"] == 0.5 and m["cost_per_day_usd"] == 0.25
     assert "Failure rate: 50%" in render_stats(m)
+    # Another user's shift counts for everyone's stats, never in U1's own.
+    await store.users.ensure("U2")
+    await store.runs.open("U2", "day-U2-2026-11-27", "2026-11-27", start_time="2026-11-27T08:00:00+00:00",
+                          deadline="2026-11-27T11:00:00+00:00")
+    c, _ = await store.tasks.create("U2", "other", generated_by="orchestrator", workflow_id="day-U2-2026-11-27")
+    await store.tasks.transition("U2", c.task_id, TaskStatus.FAILED, fields={"error_message": "U2 only"})
+    await store.history.archive_day("U2", "day-U2-2026-11-27", "2026-11-27")
+    everyone, own = await metrics(store, 7, date(2026, 11, 28)), await metrics(store, 7, date(2026, 11, 28), "U1")
+    assert (everyone["workflows"], everyone["failure_rate"]) == (3, 0.6)
+    assert own == m
+    assert (await metrics(store, 1, date(2026, 11, 28)))["workflows"] == 0  # the window: only the 28th

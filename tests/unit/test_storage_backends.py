@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,12 @@ def test_database_url_wins_over_sqlite_path(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("DAYSHIFT_DATABASE_URL", "mysql://u@h/db")
     with pytest.raises(ValidationError, match="DAYSHIFT_DATABASE_URL must be a postgresql://"):
         Settings()
+
+
+async def test_a_link_nonce_opens_one_session_across_processes(two: tuple[Store, Store]) -> None:
+    """Two dashboards (or two clicks) redeeming one sign-in link at once: exactly one wins the nonce."""
+    a, b = two
+    now = datetime.now(UTC)
+    won = await asyncio.gather(*((a if i % 2 else b).web_sessions.use_link(
+        "n-1", "UA", now=now, expires_at=now + timedelta(minutes=10)) for i in range(12)))
+    assert won.count(True) == 1

@@ -1,5 +1,6 @@
 """Sign in with Slack against a fake OpenID provider (a fake: token endpoint + JWKS on loopback); the rest is
-real: the dashboard app served by uvicorn, the id_token verified with PyJWT against the served JWKS."""
+real: the dashboard app served by uvicorn, the id_token verified with PyJWT against the served JWKS, the sessions
+kept on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ import pytest
 from bot.web.auth import COOKIE
 from bot.web.oidc import SlackOidc
 from bot.web.server import Dashboard
+from storage.store import Store
 from tests.web.conftest import Web
 from tests.web.fake_oidc import FakeSlackOidc, new_key
 
 pytestmark = pytest.mark.devserver
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The ``web`` fixture's store, here on both backends (the browser tests keep SQLite)."""
+    return any_store
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """HTTP-level tests of the dashboard: the real app served by uvicorn in the test's loop (as ``dayshift run``
-serves it), a real SQLite store and ShiftControl on the Temporal dev server (no worker: nothing runs)."""
+serves it), a real store and ShiftControl on the Temporal dev server (no worker: nothing runs). Each test runs
+on SQLite and on PostgreSQL (skipped, saying why, when no server is reachable)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,12 @@ from tests.web.conftest import Web, csrf_of, open_link
 from tests.web.seed import YESTERDAY, seed_day
 
 pytestmark = pytest.mark.devserver
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """The ``web`` fixture's store, here on both backends (the browser tests keep SQLite)."""
+    return any_store
 
 
 async def _count(web: Web, table: str) -> int:
