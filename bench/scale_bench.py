@@ -62,7 +62,7 @@ async def worker_main(address: str, db: str, out: str, agents: int) -> None:
             t0 = time.time()
             result = await super().run_task(req, monitor)  # two progress reports, no sleeping
             timings.append({"task_id": req.task_id, "scheduled": info.current_attempt_scheduled_time.timestamp(),
-                            "agent_s": time.time() - t0})
+                            "started": info.started_time.timestamp(), "agent_at": t0, "agent_s": time.time() - t0})
             return result
 
     class TimedNotifier(RecordingNotifier):
@@ -186,6 +186,12 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     await store.close()
     overhead = [(completed_at[tid] - t["scheduled"] - t["agent_s"]) * 1000 for tid, t in timings.items()
                 if tid in completed_at]
+    # Where it goes: waiting for a worker to take the activity (the server's queue) vs the rest (our own
+    # bookkeeping before and after the agent).
+    queued = [(t["started"] - t["scheduled"]) * 1000 for tid, t in timings.items() if tid in completed_at]
+    before = [(t["agent_at"] - t["started"]) * 1000 for tid, t in timings.items() if tid in completed_at]
+    after = [(completed_at[tid] - t["agent_at"] - t["agent_s"]) * 1000 for tid, t in timings.items()
+             if tid in completed_at]
     on_time = sum(1 for wid, at in reports.items() if wid in deadlines and at <= deadlines[wid] + 60)
     failed = [r for r in results if isinstance(r, BaseException)]
     await env.shutdown()
@@ -195,6 +201,9 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     return {
         "config": f"{backend}, {workers} worker{'s' if workers > 1 else ''}", "users": users,
         "tasks": len(overhead), "p50": pct(overhead, 0.5), "p95": pct(overhead, 0.95),
+        "queued_p50": pct(queued, 0.5), "queued_p95": pct(queued, 0.95),
+        "before_p50": pct(before, 0.5), "before_p95": pct(before, 0.95),
+        "after_p50": pct(after, 0.5), "after_p95": pct(after, 0.95),
         "on_time": 100.0 * on_time / users, "reports": len(reports), "days_failed": len(failed),
         "events": statistics.mean(events) if events else float("nan"), "writes_s": writes / wall,
         "wall": wall, "start_s": started_s,
@@ -209,6 +218,9 @@ def table(rows: list[dict[str, object]]) -> str:
         ["tasks measured", *[str(r["tasks"]) for r in rows]],
         ["overhead/task p50 ms", *[f"{r['p50']:.0f}" for r in rows]],
         ["overhead/task p95 ms", *[f"{r['p95']:.0f}" for r in rows]],
+        ["  queued p50/p95 ms", *[f"{r['queued_p50']:.0f} / {r['queued_p95']:.0f}" for r in rows]],
+        ["  start to agent p50/p95 ms", *[f"{r['before_p50']:.0f} / {r['before_p95']:.0f}" for r in rows]],
+        ["  agent to record p50/p95 ms", *[f"{r['after_p50']:.0f} / {r['after_p95']:.0f}" for r in rows]],
         ["reports on time (<=60 s)", *[f"{r['on_time']:.1f}% ({r['reports']} delivered)" for r in rows]],
         ["days failed", *[str(r["days_failed"]) for r in rows]],
         ["history events/day", *[f"{r['events']:.0f}" for r in rows]],
