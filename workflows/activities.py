@@ -288,7 +288,7 @@ class ShiftActivities:
         workflow. With ``req.task`` it also records the task's start and, on success, its completion."""
         info = activity.info()
         if req.task is not None:
-            if (earlier := await self._finished_earlier(req, req.task)) is not None:
+            if info.attempt > 1 and (earlier := await self._finished_earlier(req, req.task)) is not None:
                 return earlier
             await self._record_own(req, req.task, f"assigned to {req.task.assigned_to}")
         if info.attempt > 1:
