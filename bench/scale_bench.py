@@ -62,7 +62,7 @@ async def worker_main(address: str, db: str, out: str, agents: int) -> None:
             t0 = time.time()
             result = await super().run_task(req, monitor)  # two progress reports, no sleeping
             timings.append({"task_id": req.task_id, "scheduled": info.current_attempt_scheduled_time.timestamp(),
-                            "agent_s": time.time() - t0})
+                            "started": info.started_time.timestamp(), "agent_at": t0, "agent_s": time.time() - t0})
             return result
 
     class TimedNotifier(RecordingNotifier):
@@ -99,7 +99,8 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
-async def run_config(backend: str, workers: int, users: int, window: float, agents: int) -> dict[str, object]:
+async def run_config(backend: str, workers: int, users: int, window: float, agents: int,
+                     ramp: float = 0.0) -> dict[str, object]:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
@@ -148,6 +149,8 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     gate = asyncio.Semaphore(50)
 
     async def start(u: int):  # type: ignore[no-untyped-def]
+        if ramp:  # the schedule's jitter: days start spread over the first ``ramp`` seconds
+            await asyncio.sleep(ramp * u / users)
         async with gate:
             return await start_day_now(env.client, DayInput(
                 user_id=f"S{u:04d}", day=DAY, window_seconds=window, checkpoint_seconds=window / 4,
@@ -186,8 +189,21 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     await store.close()
     overhead = [(completed_at[tid] - t["scheduled"] - t["agent_s"]) * 1000 for tid, t in timings.items()
                 if tid in completed_at]
+    # Where it goes: waiting for a worker to take the activity (the server's queue) vs the rest (our own
+    # bookkeeping before and after the agent).
+    queued = [(t["started"] - t["scheduled"]) * 1000 for tid, t in timings.items() if tid in completed_at]
+    before = [(t["agent_at"] - t["started"]) * 1000 for tid, t in timings.items() if tid in completed_at]
+    after = [(completed_at[tid] - t["agent_at"] - t["agent_s"]) * 1000 for tid, t in timings.items()
+             if tid in completed_at]
     on_time = sum(1 for wid, at in reports.items() if wid in deadlines and at <= deadlines[wid] + 60)
     failed = [r for r in results if isinstance(r, BaseException)]
+    why: dict[str, int] = {}
+    for r in failed:
+        cause = r
+        while getattr(cause, "cause", None) is not None or getattr(cause, "__cause__", None) is not None:
+            cause = getattr(cause, "cause", None) or cause.__cause__  # type: ignore[assignment]
+        key = f"{type(cause).__name__}: {str(cause)[:120]}"
+        why[key] = why.get(key, 0) + 1
     await env.shutdown()
     if backend == "postgres":
         await pg.drop_database(db)
@@ -195,7 +211,11 @@ async def run_config(backend: str, workers: int, users: int, window: float, agen
     return {
         "config": f"{backend}, {workers} worker{'s' if workers > 1 else ''}", "users": users,
         "tasks": len(overhead), "p50": pct(overhead, 0.5), "p95": pct(overhead, 0.95),
-        "on_time": 100.0 * on_time / users, "reports": len(reports), "days_failed": len(failed),
+        "queued_p50": pct(queued, 0.5), "queued_p95": pct(queued, 0.95),
+        "before_p50": pct(before, 0.5), "before_p95": pct(before, 0.95),
+        "after_p50": pct(after, 0.5), "after_p95": pct(after, 0.95),
+        "on_time": 100.0 * on_time / users, "reports": len(reports), "days_failed": len(failed), "why_failed": why,
+        "ramp": ramp,
         "events": statistics.mean(events) if events else float("nan"), "writes_s": writes / wall,
         "wall": wall, "start_s": started_s,
         "rss": {k: v / 2**20 for k, v in peaks.items()},
@@ -206,9 +226,13 @@ def table(rows: list[dict[str, object]]) -> str:
     head = ["", *[str(r["config"]) for r in rows]]
     lines = [
         ["users (days)", *[str(r["users"]) for r in rows]],
+        ["days start over s", *[f"{r['ramp']:.0f}" for r in rows]],
         ["tasks measured", *[str(r["tasks"]) for r in rows]],
         ["overhead/task p50 ms", *[f"{r['p50']:.0f}" for r in rows]],
         ["overhead/task p95 ms", *[f"{r['p95']:.0f}" for r in rows]],
+        ["  queued p50/p95 ms", *[f"{r['queued_p50']:.0f} / {r['queued_p95']:.0f}" for r in rows]],
+        ["  start to agent p50/p95 ms", *[f"{r['before_p50']:.0f} / {r['before_p95']:.0f}" for r in rows]],
+        ["  agent to record p50/p95 ms", *[f"{r['after_p50']:.0f} / {r['after_p95']:.0f}" for r in rows]],
         ["reports on time (<=60 s)", *[f"{r['on_time']:.1f}% ({r['reports']} delivered)" for r in rows]],
         ["days failed", *[str(r["days_failed"]) for r in rows]],
         ["history events/day", *[f"{r['events']:.0f}" for r in rows]],
@@ -224,11 +248,11 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join([fmt.format(*head), sep, *(fmt.format(*line) for line in lines)])
 
 
-async def main(users: int, window: float, configs: list[str], agents: int) -> None:
+async def main(users: int, window: float, configs: list[str], agents: int, ramp: float) -> None:
     rows = []
     for cfg in configs:
         backend, workers = cfg.split(":")
-        row = await run_config(backend, int(workers), users, window, agents)
+        row = await run_config(backend, int(workers), users, window, agents, ramp)
         print(json.dumps(row), flush=True)
         rows.append(row)
     print(table(rows))
@@ -243,5 +267,7 @@ if __name__ == "__main__":
     parser.add_argument("--window", type=float, default=120.0, help="each day's compressed window, seconds")
     parser.add_argument("--agents", type=int, default=50, help="concurrent agent activities per worker")
     parser.add_argument("--configs", nargs="+", default=["sqlite:1", "sqlite:2", "postgres:1", "postgres:2"])
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="start the days spread over this many seconds (0: all at once)")
     a = parser.parse_args()
-    asyncio.run(main(a.users, a.window, a.configs, a.agents))
+    asyncio.run(main(a.users, a.window, a.configs, a.agents, a.ramp))

@@ -173,12 +173,35 @@ class TaskRepository:
         return await self.for_user(user_id, workflow_id=workflow_id, statuses=[TaskStatus.PENDING])
 
     async def mirror(self, task: TaskMirror, *, kind: str = "status", message: str | None = None,
-                     attempt: int | None = None) -> None:
+                     attempt: int | None = None, create: bool = True) -> str | None:
         """Upsert the workflow's columns of a task and audit the change, in one transaction.
 
         Only ``TaskMirror``'s columns are written, so the whole output, cost and tokens that the executor
-        stored stay as they are (the workflow only holds a summary of the output).
+        stored stay as they are (the workflow only holds a summary of the output). ``create=False`` writes
+        only a row that still exists: a late write (an executor finishing after its day was archived) must
+        not bring the task back. Returns the status before, or None when there was no row.
         """
+        async with self.db.transaction() as conn:
+            return await self._mirror_in(conn, task, kind, message, attempt, create)
+
+    async def complete(self, task: TaskMirror, *, output: str, cost_usd: float, input_tokens: int,
+                       output_tokens: int, message: str = "completed") -> str | None:
+        """An executor's success in one write: the workflow's completed row, the whole output and the usage.
+
+        One transaction instead of three, and no round trip through the workflow first: the completion is
+        recorded the moment the agent returns. A row that is gone (the day was archived) is left gone.
+        """
+        async with self.db.transaction() as conn:
+            before = await self._mirror_in(conn, task, "status", message, None, False)
+            if before is not None:
+                await conn.execute(
+                    "UPDATE tasks SET output = ?, cost_usd = cost_usd + ?, input_tokens = input_tokens + ?,"
+                    " output_tokens = output_tokens + ? WHERE user_id = ? AND task_id = ?",
+                    (redact(output), cost_usd, input_tokens, output_tokens, task.user_id, task.task_id))
+            return before
+
+    async def _mirror_in(self, conn: Tx, task: TaskMirror, kind: str, message: str | None, attempt: int | None,
+                         create: bool) -> str | None:
         data = task.model_dump(include=set(TaskMirror.model_fields))
         data.update({f: redact(data[f]) for f in _AGENT_TEXT if isinstance(data.get(f), str)})
         data["capabilities"] = json.dumps(task.capabilities)
@@ -189,21 +212,23 @@ class TaskRepository:
             "progress = MAX(tasks.progress, excluded.progress)" if c == "progress" else f"{c} = excluded.{c}"
             for c in cols if c not in ("task_id", "user_id", "created_at", "source_ref")
         )
-        async with self.db.transaction() as conn:
-            await conn.lock("task", task.task_id)  # PostgreSQL: the before-status read and the upsert are one step
-            cur = await conn.execute("SELECT user_id, status FROM tasks WHERE task_id = ?", (task.task_id,))
-            before = await cur.fetchone()
-            if before is not None and before["user_id"] != task.user_id:
-                raise NotFound(task.task_id)
-            await conn.execute(
-                f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-                f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",
-                [data[c] for c in cols],
-            )
-            from_status = before["status"] if before is not None else None
-            if from_status != data["status"] or kind != "status":
-                await _event(conn, task.task_id, task.user_id, task.workflow_id, kind, from_status, data["status"],
-                             attempt, message)
+        await conn.lock("task", task.task_id)  # PostgreSQL: the before-status read and the upsert are one step
+        cur = await conn.execute("SELECT user_id, status FROM tasks WHERE task_id = ?", (task.task_id,))
+        before = await cur.fetchone()
+        if before is not None and before["user_id"] != task.user_id:
+            raise NotFound(task.task_id)
+        if before is None and not create:
+            return None
+        await conn.execute(
+            f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+            f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",
+            [data[c] for c in cols],
+        )
+        from_status: str | None = before["status"] if before is not None else None
+        if from_status != data["status"] or kind != "status":
+            await _event(conn, task.task_id, task.user_id, task.workflow_id, kind, from_status, data["status"],
+                         attempt, message)
+        return from_status
 
     async def update_fields(self, user_id: str, task_id: str, fields: Mapping[str, Any]) -> Task:
         bad = set(fields) - _UPDATABLE

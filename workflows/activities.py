@@ -47,7 +47,8 @@ from workflows.models import (
     TaskState,
 )
 from workflows.notifier import Notifier
-from workflows.records import brief, state_from_row, summary, to_row
+from workflows.progress_relay import ProgressRelay
+from workflows.records import brief, complete, state_from_row, summary, to_row
 from workflows.report import attach_artifacts
 
 __all__ = ["ShiftActivities", "brief", "to_row"]
@@ -62,6 +63,27 @@ class RecordInput(BaseModel):
     tasks: list[TaskState]
     kind: str = "status"
     message: str | None = None
+
+
+class ExecuteInput(ExecRequest):
+    """What the day hands an executor. ``task`` (days with the ``executor-records-its-task`` marker) is the task
+    as the workflow assigned it: the activity writes that row when it starts and the completed row when the agent
+    succeeds, so a finished task is on record the moment it finishes, without two more round trips through the
+    workflow. Status keeps one author: both rows are the workflow's rule (``records.complete``), applied here."""
+
+    task: TaskState | None = None
+
+
+class ExecOutcome(ExecResult):
+    recorded: bool = False  # the completed row is already written; the day does not mirror it again
+
+
+class ProgressMark(BaseModel):
+    """A task's progress as stored (every report lands in the row; the workflow hears a throttled subset)."""
+
+    task_id: str
+    progress: int
+    note: str | None = None
 
 
 class ValidateInput(BaseModel):
@@ -124,8 +146,10 @@ class ShiftActivities:
 
     def __init__(self, store: Store, agents: AgentRuntime, notifier: Notifier | None, *,
                  daily_budget_usd: float = 5.0, agent_budget_usd: float = 1.0, heartbeat_interval: float = 1.0,
-                 stale_after: float = 300.0, advice_seconds: float = 60.0) -> None:
+                 stale_after: float = 300.0, advice_seconds: float = 60.0,
+                 progress_signal_seconds: float = 10.0) -> None:
         self.store = store
+        self.progress_signal_seconds = progress_signal_seconds
         self.agents = agents
         self._notifier = notifier
         self.advice_seconds = advice_seconds
@@ -154,8 +178,8 @@ class ShiftActivities:
 
     def bookkeeping(self) -> list[object]:
         """TASK_QUEUE: storage only, quick; never waits behind an agent."""
-        return [self.open_day, self.record_tasks, self.validate_tasks, self.resolve_escalation, self.flag_warning,
-                self.save_report, self.archive_day, self.resolve_day, self.fail_day]
+        return [self.open_day, self.record_tasks, self.close_tasks, self.validate_tasks, self.resolve_escalation,
+                self.flag_warning, self.save_report, self.archive_day, self.resolve_day, self.fail_day]
 
     def agent_work(self) -> list[object]:
         """AGENT_QUEUE: each holds an agent (CLI) for as long as it runs."""
@@ -197,22 +221,36 @@ class ShiftActivities:
     @activity.defn
     async def record_tasks(self, inp: RecordInput) -> None:
         """Mirror the workflow's columns of each task (never the output, cost or tokens the executor wrote)."""
+        await self._mirror(inp)
+
+    @activity.defn
+    async def close_tasks(self, inp: RecordInput) -> list[ProgressMark]:
+        """The deadline's record of the tasks still running, answering with their stored progress: the row has
+        every report, the workflow only the throttled ones, and the report should say where each task stood."""
+        await self._mirror(inp)
+        marks = []
+        for t in inp.tasks:
+            try:
+                row = await self.store.tasks.get(inp.user_id, t.task_id)
+            except NotFound:
+                continue
+            marks.append(ProgressMark(task_id=t.task_id, progress=row.progress, note=row.progress_note))
+        return marks
+
+    async def _mirror(self, inp: RecordInput) -> None:
         now = datetime.now(ZoneInfo("UTC"))
         for t in inp.tasks:
-            before = await self._status_of(inp.user_id, t.task_id)
-            await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t, now), kind=inp.kind,
-                                          message=inp.message or t.error or t.blocked_reason,
-                                          attempt=t.attempts or None)
-            if before != t.status.value:
-                emit("task_status_changed", workflow_id=inp.workflow_id, user_id=inp.user_id, task_id=t.task_id,
-                     **{"from": before, "to": t.status.value, "reason": t.error or t.blocked_reason})
+            before = await self.store.tasks.mirror(to_row(inp.user_id, inp.workflow_id, t, now), kind=inp.kind,
+                                                   message=inp.message or t.error or t.blocked_reason,
+                                                   attempt=t.attempts or None)
+            self._status_changed(inp.workflow_id, inp.user_id, t, before)
         await self._changed(inp.user_id)
 
-    async def _status_of(self, user_id: str, task_id: str) -> str | None:
-        try:
-            return (await self.store.tasks.get(user_id, task_id)).status.value
-        except NotFound:
-            return None
+    @staticmethod
+    def _status_changed(workflow_id: str, user_id: str, t: TaskState, before: str | None) -> None:
+        if before != t.status.value:
+            emit("task_status_changed", workflow_id=workflow_id, user_id=user_id, task_id=t.task_id,
+                 **{"from": before, "to": t.status.value, "reason": t.error or t.blocked_reason})
 
     @activity.defn
     async def validate_tasks(self, inp: ValidateInput) -> list[Validation]:
@@ -245,9 +283,14 @@ class ShiftActivities:
         return results
 
     @activity.defn
-    async def execute_task(self, req: ExecRequest) -> ExecResult:
-        """Run one executor under supervision; progress goes to SQLite and to the workflow."""
+    async def execute_task(self, req: ExecuteInput) -> ExecOutcome:
+        """Run one executor under supervision; every progress report goes to the row, a throttled few to the
+        workflow. With ``req.task`` it also records the task's start and, on success, its completion."""
         info = activity.info()
+        if req.task is not None:
+            if info.attempt > 1 and (earlier := await self._finished_earlier(req, req.task)) is not None:
+                return earlier
+            await self._record_own(req, req.task, f"assigned to {req.task.assigned_to}")
         if info.attempt > 1:
             emit("task_retry", workflow_id=req.workflow_id, user_id=req.user_id, task_id=req.task_id,
                  attempt=info.attempt, round=req.round)
@@ -257,12 +300,17 @@ class ShiftActivities:
         resume = info.heartbeat_details[0] if info.heartbeat_details else None
         handle = activity.client().get_workflow_handle(req.workflow_id)
 
-        async def on_progress(percent: int, note: str | None) -> None:
-            await self.store.tasks.set_progress(req.user_id, req.task_id, percent, note)
+        async def signal(percent: int, note: str | None) -> None:
             try:
                 await handle.signal("report_progress", ProgressSignal(task_id=req.task_id, percent=percent, note=note))
             except Exception as exc:  # progress is advisory; the activity result is what counts
                 log.warning("progress signal failed", extra={"task_id": req.task_id, "data": {"error": str(exc)}})
+
+        relay = ProgressRelay(signal, self.progress_signal_seconds)
+
+        async def on_progress(percent: int, note: str | None) -> None:
+            await self.store.tasks.set_progress(req.user_id, req.task_id, percent, note)
+            relay.report(percent, note)
 
         monitor = AgentMonitor(activity.heartbeat, on_progress=on_progress, interval=self.heartbeat_interval,
                                stale_after=self.stale_after, resume=resume if isinstance(resume, dict) else None)
@@ -273,11 +321,50 @@ class ShiftActivities:
         except asyncio.CancelledError:
             await asyncio.shield(self.store.tasks.set_progress(req.user_id, req.task_id, monitor.percent, monitor.note))
             raise
-        await self.store.tasks.update_fields(req.user_id, req.task_id, {"output": result.output})
-        await self.store.tasks.add_usage(req.user_id, req.task_id, result.cost_usd, result.input_tokens,
-                                         result.output_tokens)
-        # The workflow keeps a summary (small payloads); the whole output stays in the row written above.
-        return result.model_copy(update={"output": summary(result.output)})
+        finally:
+            await relay.close()
+        # The workflow keeps a summary (small payloads); the whole output stays in the row.
+        outcome = ExecOutcome(**result.model_copy(update={"output": summary(result.output)}).model_dump())
+        if req.task is None:  # a day from before the marker: the workflow records the completion itself
+            await self.store.tasks.update_fields(req.user_id, req.task_id, {"output": result.output})
+            await self.store.tasks.add_usage(req.user_id, req.task_id, result.cost_usd, result.input_tokens,
+                                             result.output_tokens)
+            return outcome
+        done = req.task.model_copy(deep=True)
+        complete(done, outcome.output, result.cost_usd, datetime.now(ZoneInfo("UTC")))
+        # Shielded: once the agent's work is done, a cancel arriving now must not leave half a record behind.
+        write = asyncio.ensure_future(self.store.tasks.complete(
+            to_row(req.user_id, req.workflow_id, done), output=result.output, cost_usd=result.cost_usd,
+            input_tokens=result.input_tokens, output_tokens=result.output_tokens))
+        try:
+            before = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # The deadline's cancel came as the work was being recorded: finish the record and report the
+            # success (the day waits for this outcome), rather than a cancel the row would contradict.
+            before = await write
+        if before is not None:
+            self._status_changed(req.workflow_id, req.user_id, done, before)
+        await self._changed(req.user_id)
+        return outcome.model_copy(update={"recorded": True})
+
+    async def _finished_earlier(self, req: ExecuteInput, t: TaskState) -> ExecOutcome | None:
+        """An attempt that recorded this round's success and then lost its result (its worker died before
+        Temporal heard of it): the retry returns what is on record instead of doing the work a second time."""
+        try:
+            row = await self.store.tasks.get(req.user_id, req.task_id)
+        except NotFound:
+            return None
+        if row.status is not TaskStatus.COMPLETED or row.assigned_to != t.assigned_to:
+            return None
+        log.info("task already completed by an earlier attempt", extra={"task_id": req.task_id})
+        return ExecOutcome(output=summary(row.output or ""), recorded=True)
+
+    async def _record_own(self, req: ExecuteInput, t: TaskState, message: str) -> None:
+        before = await self.store.tasks.mirror(to_row(req.user_id, req.workflow_id, t), message=message,
+                                               attempt=t.attempts or None, create=False)
+        if before is not None:  # None: the row is gone (the day was archived), and stays gone
+            self._status_changed(req.workflow_id, req.user_id, t, before)
+        await self._changed(req.user_id)
 
     @activity.defn
     async def checkpoint(self, inp: CheckpointInput) -> str | None:

@@ -29,7 +29,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from agents.contracts import ExecRequest, NextStepsRequest, PlanRequest, ReviewRequest, TaskDraft
+    from agents.contracts import NextStepsRequest, PlanRequest, ReviewRequest, TaskDraft
     from agents.profiles import unknown_capabilities
     from storage.models import FINAL_STATUSES, TaskStatus
     from workflows.activities import (
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         ArchiveInput,
         CheckpointInput,
         EscalateInput,
+        ExecuteInput,
         FailDayInput,
         RecordInput,
         ResolveInput,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         agent_queue,
         notify_queue,
     )
+    from workflows.records import complete
     from workflows.report import build_report
 
 P = TypeVar("P")
@@ -74,6 +76,9 @@ QUICK = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2
 # Days started with this marker keep the hard deadline, queue routing by role and failure clean-up;
 # older histories (without it) take the branches they were recorded with.
 HARD_DEADLINE = "hard-deadline"
+# The executor activity records its task's start and completion itself (two round trips fewer per task) and
+# the deadline reads back the stored progress (signals are throttled). Decided once, at the start of the day.
+LEAN_TASKS = "executor-records-its-task"
 
 
 def _attempts(err: ActivityError) -> int:
@@ -122,6 +127,7 @@ class DailyShiftWorkflow:
         self._side_tasks: list[asyncio.Task[None]] = []
         self._review_task: asyncio.Task[None] | None = None
         self._v2 = False
+        self._lean = False
         self._agent_q: str | None = None
         self._notify_q: str | None = None
 
@@ -130,6 +136,7 @@ class DailyShiftWorkflow:
     @workflow.run
     async def run(self, inp: DayInput) -> StatusReport:
         self._v2 = workflow.patched(HARD_DEADLINE)
+        self._lean = self._v2 and workflow.patched(LEAN_TASKS)
         queue = workflow.info().task_queue
         self._agent_q, self._notify_q = agent_queue(queue), notify_queue(queue)
         if not self._v2:
@@ -240,7 +247,17 @@ class DailyShiftWorkflow:
                 for r in stuck:
                     r.cancel()
         still = [t for t in self.state.tasks if t.status is TaskStatus.IN_PROGRESS]
-        if still:
+        if still and self._lean:
+            try:
+                marks = await self._act(ShiftActivities.close_tasks, self._record_input(
+                    still, kind="deadline", message="window closed while in progress"), bound=True)
+            except ActivityError as err:
+                self.state.notes.append(f"The final state of {len(still)} task(s) was not saved: {_reason(err)}")
+                marks = []
+            for mark in marks:  # the row heard every progress report; the workflow only the throttled ones
+                if (t := self._find(mark.task_id)) is not None and mark.progress > t.progress:
+                    t.progress, t.progress_note = mark.progress, mark.note or t.progress_note
+        elif still:
             if not self._v2:
                 await self._record(still, kind="deadline", message="window closed while in progress")
             else:
@@ -365,7 +382,11 @@ class DailyShiftWorkflow:
         t.assigned_to = f"executor-{t.short_id}-r{t.rounds}"
         t.start_time = t.start_time or now
         t.error = None
-        await self._record([t], message=f"assigned to {t.assigned_to}")
+        if self._lean and self._closing:  # the deadline came before it could start: nothing was recorded
+            t.status, t.assigned_to = TaskStatus.PENDING, None
+            return
+        if not self._lean:  # the executor records the assignment itself in days with the marker
+            await self._record([t], message=f"assigned to {t.assigned_to}")
         if self._v2 and self._closing:  # the deadline came while it was being assigned: it never started
             t.status, t.assigned_to = TaskStatus.PENDING, None
             await self._record([t], message="the window closed before it started")
@@ -373,10 +394,11 @@ class DailyShiftWorkflow:
         warn_at = self.state.deadline - timedelta(seconds=self.inp.warning_seconds)
         handle = workflow.start_activity_method(
             ShiftActivities.execute_task,
-            ExecRequest(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
-                        task_id=t.task_id, short_id=t.short_id, description=t.description,
-                        capabilities=t.capabilities, deadline=self.state.deadline.isoformat(),
-                        warn_at=warn_at.isoformat(), round=t.rounds),
+            ExecuteInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, day=self.inp.day,
+                         task_id=t.task_id, short_id=t.short_id, description=t.description,
+                         capabilities=t.capabilities, deadline=self.state.deadline.isoformat(),
+                         warn_at=warn_at.isoformat(), round=t.rounds,
+                         task=t.model_copy(deep=True) if self._lean else None),
             task_queue=self._agent_q,
             start_to_close_timeout=(self.state.deadline - now) + timedelta(seconds=self.inp.grace_seconds),
             heartbeat_timeout=self._heartbeat(),
@@ -394,15 +416,11 @@ class DailyShiftWorkflow:
         finally:
             self._handles.pop(t.task_id, None)
             self._wake = True
-        t.status = TaskStatus.COMPLETED
-        t.progress = 100
-        t.output = result.output
-        t.cost_usd += result.cost_usd
-        t.attempts += 1
-        t.end_time = workflow.now()
+        complete(t, result.output, result.cost_usd, workflow.now())
         self._happened.append(f"task {t.short_id} completed")
         self._changed = True
-        await self._record([t], message="completed")
+        if not result.recorded:
+            await self._record([t], message="completed")
 
     async def _failed(self, t: TaskState, err: ActivityError) -> None:
         """Last attempt failed: record it, escalate, and wait for the user's (or orchestrator's) decision."""
@@ -630,9 +648,12 @@ class DailyShiftWorkflow:
                            non_retryable_error_types=NON_RETRYABLE)
 
     async def _record(self, tasks: list[TaskState], *, kind: str = "status", message: str | None = None) -> None:
-        await self._act(ShiftActivities.record_tasks,
-                        RecordInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id,
-                                    tasks=tasks, kind=kind, message=message), bound=True)
+        await self._act(ShiftActivities.record_tasks, self._record_input(tasks, kind=kind, message=message),
+                        bound=True)
+
+    def _record_input(self, tasks: list[TaskState], *, kind: str, message: str | None) -> RecordInput:
+        return RecordInput(user_id=self.inp.user_id, workflow_id=self.state.workflow_id, tasks=tasks, kind=kind,
+                           message=message)
 
     async def _act(self, fn: Callable[[ShiftActivities, P], Awaitable[R]], arg: P, *, task_queue: str | None = None,
                    bound: bool = False, within: timedelta | None = None) -> R:

@@ -48,6 +48,17 @@ def to_row(user_id: str, workflow_id: str, t: TaskState, now: datetime | None = 
     )
 
 
+def complete(t: TaskState, output: str, cost_usd: float, now: datetime) -> None:
+    """A successful run, in place: the one rule the workflow applies to its state and the executor activity to
+    the row it records (``output`` is the summary; the whole output is stored beside it)."""
+    t.status = TaskStatus.COMPLETED
+    t.progress = 100
+    t.output = output
+    t.cost_usd += cost_usd
+    t.attempts += 1
+    t.end_time = now
+
+
 def brief(t: TaskState) -> TaskBrief:
     """What an agent is told about a task."""
     return TaskBrief(**shared(t, TaskIdentity), status=t.status.value, note=t.error or t.blocked_reason)

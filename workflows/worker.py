@@ -17,6 +17,7 @@ from types import TracebackType
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.activities import ShiftActivities
 from workflows.daily_shift import DailyShiftWorkflow
@@ -25,6 +26,14 @@ from workflows.models import TASK_QUEUE, agent_queue, notify_queue
 from workflows.scheduled_shift import ScheduledShiftWorkflow
 
 WORKFLOWS = [DailyShiftWorkflow, ScheduledShiftWorkflow]
+# The sandbox re-imports the workflow's module for every new workflow run, and without bytecode caching
+# (PYTHONDONTWRITEBYTECODE, as on these machines) recompiles it: at a thousand day starts that was a quarter of the
+# worker's CPU and most of the tasks' queueing. Our packages hold no mutable module state, so they pass through.
+# The price: the sandbox no longer proxies names these modules import themselves (``datetime.now`` would go
+# unnoticed there), so tests/workflows/test_sandbox.py reads the workflow modules for such calls, and the recorded
+# histories (test_replay.py) guard determinism as before.
+PASSED_THROUGH = ("workflows", "agents", "storage")
+RUNNER = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
 BOOKKEEPING_SLOTS = 16
 NOTIFY_SLOTS = 16
 
@@ -71,7 +80,7 @@ def build_worker(client: Client, activities: ShiftActivities, *, max_concurrent_
         "graceful_shutdown_timeout": graceful_shutdown,
     }
     workers = [
-        Worker(client, task_queue=task_queue, workflows=WORKFLOWS,
+        Worker(client, task_queue=task_queue, workflows=WORKFLOWS, workflow_runner=RUNNER,
                activities=activities.bookkeeping(),  # type: ignore[arg-type]
                max_concurrent_activities=BOOKKEEPING_SLOTS,
                interceptors=[DayEventsInterceptor()],  # the spec's workflow_started/completed/failed log events

@@ -11,7 +11,7 @@ import pytest
 
 from storage.db import Database, available_migrations
 from storage.ledger import BudgetExceeded
-from storage.models import TaskStatus, User
+from storage.models import TaskMirror, TaskStatus, User
 from storage.store import Store
 from storage.tasks import NotFound
 
@@ -365,3 +365,35 @@ async def test_stats_metrics(store: Store) -> None:
     assert (everyone["workflows"], everyone["failure_rate"]) == (3, 0.6)
     assert own == m
     assert (await metrics(store, 1, date(2026, 11, 28)))["workflows"] == 0  # the window: only the 28th
+
+
+async def test_executor_completion_is_one_write_and_never_revives_an_archived_row(store: Store) -> None:
+    """``complete``: the completed row, the whole output and the usage land together with one audit event; a row
+    that is gone (the day was archived) stays gone, and so does another user's task."""
+    await store.users.ensure("UC")
+    task, _ = await store.tasks.create("UC", "summarise the logs", generated_by="user")
+    row = TaskMirror.model_validate({**task.model_dump(), "status": TaskStatus.COMPLETED, "progress": 100})
+    secret = "sk-ant-api03-" + "x" * 40
+    before = await store.tasks.complete(row, output=f"done, key {secret}", cost_usd=0.25, input_tokens=10,
+                                        output_tokens=5)
+    assert before == "pending"
+    done = await store.tasks.get("UC", task.task_id)
+    assert (done.status, done.progress, done.cost_usd, done.input_tokens, done.output_tokens) == (
+        TaskStatus.COMPLETED, 100, 0.25, 10, 5)
+    assert done.output is not None and secret not in done.output and done.output.startswith("done, key")
+    assert [e.to_status for e in await store.tasks.events("UC", task.task_id) if e.to_status] == [
+        "pending", "completed"]
+    # A second (retried) completion adds no event; usage is the run's own, added once per successful run.
+    assert await store.tasks.complete(row, output="done", cost_usd=0.0, input_tokens=0, output_tokens=0) == \
+        "completed"
+    assert len([e for e in await store.tasks.events("UC", task.task_id) if e.to_status == "completed"]) == 1
+
+    ghost = row.model_copy(update={"task_id": "0" * 32, "short_id": "000000"})
+    assert await store.tasks.complete(ghost, output="late", cost_usd=1.0, input_tokens=1, output_tokens=1) is None
+    assert await store.tasks.mirror(ghost, create=False) is None
+    with pytest.raises(NotFound):
+        await store.tasks.get("UC", ghost.task_id)
+    await store.users.ensure("UD")
+    with pytest.raises(NotFound):
+        await store.tasks.complete(row.model_copy(update={"user_id": "UD"}), output="x", cost_usd=0,
+                                   input_tokens=0, output_tokens=0)

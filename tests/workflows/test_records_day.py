@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from agents.contracts import (
@@ -22,8 +23,13 @@ from agents.contracts import (
 from storage.models import Task
 from storage.store import Store
 from tests.fakes.agents import RecordingNotifier, ScriptedAgents
+from tests.workflows.conftest import queue
 from tests.workflows.test_day_timeskipping import DAY, day_input, run_day
+from tests.workflows.test_replay import replay_and_maybe_record
+from workflows.activities import ExecOutcome, ExecuteInput, RecordInput, ShiftActivities
+from workflows.daily_shift import DailyShiftWorkflow
 from workflows.models import OUTPUT_SUMMARY_CHARS, StatusReport
+from workflows.worker import build_worker
 
 LONG = "".join(f"§{i:03d} a paragraph of the executor's real output, which the user must get back whole.\n"
                for i in range(24))
@@ -150,3 +156,69 @@ async def test_slack_finds_the_running_shift_after_midnight_or_a_timezone_change
         agents.gate.set()
         report = await handle.result()
     assert "late idea from the user" in {i.description for i in report.completed}
+
+
+class Audited(ShiftActivities):
+    """Real activities that also note every record_tasks call (what the workflow mirrors itself)."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.mirrored: list[tuple[str, str | None]] = []
+
+    @activity.defn(name="record_tasks")
+    async def record_tasks(self, inp: RecordInput) -> None:
+        self.mirrored.extend((t.status.value, inp.message) for t in inp.tasks)
+        await super().record_tasks(inp)
+
+
+async def test_the_executor_records_its_task_so_no_round_trips_follow_the_work(ts_env: WorkflowEnvironment,
+                                                                             store: Store) -> None:
+    """The assignment and the completion are written by the executor activity itself, the completion in the
+    same moment the agent returns: the workflow mirrors neither, and the audit trail is still whole."""
+    q = queue()
+    acts = Audited(store, ScriptedAgents(), RecordingNotifier(), heartbeat_interval=0.2)
+    async with build_worker(ts_env.client, acts, task_queue=q):
+        handle = await ts_env.client.start_workflow(DailyShiftWorkflow.run, day_input("UR"), id=f"day-UR-{DAY}",
+                                                    task_queue=q)
+        report = await handle.result()
+        await replay_and_maybe_record(handle)
+        history = await handle.fetch_history()
+    assert len(report.completed) == 3
+    assert not [m for m in acts.mirrored if m[0] in ("in_progress", "completed")], acts.mirrored
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled.count("execute_task") == 3 and scheduled.count("record_tasks") <= 3  # not 3 + 2 per task
+    for h in await store.history.day("UR", DAY):
+        events = [e.to_status for e in await store.tasks.events("UR", h.task_id) if e.kind == "status"]
+        assert events == ["generated", "pre_validated", "pending", "in_progress", "completed"]
+        assert h.status.value == "completed" and h.output and h.input_tokens == 100 and h.end_time
+
+
+async def test_a_retry_after_a_recorded_success_returns_the_record_instead_of_working_again(
+        ts_env: WorkflowEnvironment, store: Store) -> None:
+    """The worker dies after the completion is written but before Temporal hears of it (here: the first
+    attempt fails right after its write): the retry finds the record and the agent does not run twice."""
+
+    class LostResult(ShiftActivities):
+        lost = 0
+
+        @activity.defn(name="execute_task")
+        async def execute_task(self, req: ExecuteInput) -> ExecOutcome:
+            outcome = await super().execute_task(req)
+            if activity.info().attempt == 1:
+                LostResult.lost += 1
+                raise RuntimeError("worker lost before its result reached Temporal")
+            return outcome
+
+    agents = ScriptedAgents(plan=["one thing"])
+    q = queue()
+    async with build_worker(ts_env.client, LostResult(store, agents, RecordingNotifier(), heartbeat_interval=0.2),
+                            task_queue=q):
+        handle = await ts_env.client.start_workflow(DailyShiftWorkflow.run, day_input("UX", retry_initial_seconds=0.2),
+                                                    id=f"day-UX-{DAY}", task_queue=q)
+        report = await handle.result()
+    assert LostResult.lost == 1 and agents.calls["run"] == 1
+    [item] = report.completed
+    assert item.output == "done: one thing"
+    [h] = await store.history.day("UX", DAY)
+    assert len([e for e in await store.tasks.events("UX", h.task_id) if e.to_status == "completed"]) == 1

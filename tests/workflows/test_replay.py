@@ -20,12 +20,13 @@ from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.daily_shift import HARD_DEADLINE
+from workflows.daily_shift import HARD_DEADLINE, LEAN_TASKS
 from workflows.worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
 # Every workflow.patched(...) id in the workflow code, with the folder of days recorded before it.
-PATCHES = {"checkpoint-beside-the-day": "before-hard-deadline", HARD_DEADLINE: "before-hard-deadline"}
+PATCHES = {"checkpoint-beside-the-day": "before-hard-deadline", HARD_DEADLINE: "before-hard-deadline",
+           LEAN_TASKS: "before-lean-tasks"}
 
 
 def replayer() -> Replayer:
@@ -72,7 +73,7 @@ async def test_both_branches_of_each_patch_replay(patch: str) -> None:
     after = [p for p in CURRENT if patch in patch_markers(load(p))]
     before = sorted((HISTORIES / PATCHES[patch]).glob("*.json"))
     assert len(after) >= 5, f"too few current recordings take the new branch of {patch}"
-    if patch == HARD_DEADLINE:  # checked at the start of every day (the other only at a checkpoint)
+    if patch in (HARD_DEADLINE, LEAN_TASKS):  # decided at the start of every day (the other at a checkpoint)
         assert len(after) == len(CURRENT)
     assert before and not any(patch in patch_markers(load(p)) for p in before)
     for path in after[:2] + before[:2]:
@@ -82,5 +83,5 @@ async def test_both_branches_of_each_patch_replay(patch: str) -> None:
 
 def test_every_patch_in_the_code_is_listed_here() -> None:
     source = (Path(__file__).parents[2] / "workflows" / "daily_shift.py").read_text()
-    used = set(re.findall(r'workflow\.patched\("([^"]+)"\)', source)) | {HARD_DEADLINE}
+    used = set(re.findall(r'workflow\.patched\("([^"]+)"\)', source)) | {HARD_DEADLINE, LEAN_TASKS}
     assert used == set(PATCHES)
