@@ -22,7 +22,8 @@ from storage.redaction import redact_value
 
 # Arguments that are not message content: left as they are (they carry ids, the auth token, file bytes).
 _UNTOUCHED = frozenset({"token", "channel", "channel_id", "ts", "thread_ts", "user", "users", "user_id",
-                        "trigger_id", "view_id", "file"})
+                        "trigger_id", "view_id", "file",
+                        "metadata"})  # our own post keys (the dedupe lookup must find them as written)
 
 
 def _clean(args: Any) -> Any:

@@ -41,6 +41,13 @@ class HistoryRepository:
         """
         now = utcnow()
         async with self.db.transaction() as conn:
+            # The same per-task locks the mirror and an executor's record take (PostgreSQL; SQLite's writer is
+            # already alone): a late write either lands before the day is moved or finds its row gone, never in
+            # between (where it would revive an archived task, or carry a task over that had just completed).
+            cur = await conn.execute("SELECT task_id FROM tasks WHERE user_id = ? AND workflow_id = ?"
+                                     " ORDER BY task_id", (user_id, workflow_id))
+            for row in await cur.fetchall():
+                await conn.lock("task", row["task_id"])
             cur = await conn.execute(
                 "SELECT task_id, description, capabilities, category, source_ref FROM tasks"
                 " WHERE user_id = ? AND workflow_id = ? AND generated_by = 'user'"

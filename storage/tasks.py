@@ -13,6 +13,13 @@ from storage.redaction import redact, redact_opt
 
 # Text that agents produce (it may quote a secret): redacted before it is written.
 _AGENT_TEXT = ("output", "error_message", "progress_note")
+# How a mirror merges with what the row already holds: progress only grows, and its note goes with the value
+# that won (the workflow hears progress throttled; the row has every report).
+_MERGE = {
+    "progress": "progress = MAX(tasks.progress, excluded.progress)",
+    "progress_note": "progress_note = CASE WHEN excluded.progress >= tasks.progress"
+                     " THEN COALESCE(excluded.progress_note, tasks.progress_note) ELSE tasks.progress_note END",
+}
 
 _UPDATABLE = frozenset(
     {
@@ -192,6 +199,13 @@ class TaskRepository:
         recorded the moment the agent returns. A row that is gone (the day was archived) is left gone.
         """
         async with self.db.transaction() as conn:
+            await conn.lock("task", task.task_id)
+            cur = await conn.execute("SELECT status, assigned_to FROM tasks WHERE task_id = ? AND user_id = ?",
+                                     (task.task_id, task.user_id))
+            now = await cur.fetchone()
+            if now is not None and now["status"] == TaskStatus.COMPLETED.value and \
+                    now["assigned_to"] == task.assigned_to:
+                return str(now["status"])  # this round's success is on record already: usage is not added twice
             before = await self._mirror_in(conn, task, "status", message, None, False)
             if before is not None:
                 await conn.execute(
@@ -208,10 +222,8 @@ class TaskRepository:
         data["status"] = task.status.value
         data["updated_at"] = utcnow()
         cols = list(data)
-        updates = ", ".join(
-            "progress = MAX(tasks.progress, excluded.progress)" if c == "progress" else f"{c} = excluded.{c}"
-            for c in cols if c not in ("task_id", "user_id", "created_at", "source_ref")
-        )
+        updates = ", ".join(_MERGE.get(c, f"{c} = excluded.{c}")
+                            for c in cols if c not in ("task_id", "user_id", "created_at", "source_ref"))
         await conn.lock("task", task.task_id)  # PostgreSQL: the before-status read and the upsert are one step
         cur = await conn.execute("SELECT user_id, status FROM tasks WHERE task_id = ?", (task.task_id,))
         before = await cur.fetchone()
@@ -219,6 +231,11 @@ class TaskRepository:
             raise NotFound(task.task_id)
         if before is None and not create:
             return None
+        if before is not None and before["status"] == TaskStatus.COMPLETED.value and data["status"] != \
+                TaskStatus.COMPLETED.value:
+            # Completed is final: the executor records it the moment it happens, and an older view of the task
+            # (a delayed "ready" record, the deadline's view of an abandoned runner) must not undo it.
+            return str(before["status"])
         await conn.execute(
             f"INSERT INTO tasks({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
             f" ON CONFLICT(task_id) DO UPDATE SET {updates} WHERE tasks.user_id = excluded.user_id",

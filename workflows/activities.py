@@ -79,11 +79,14 @@ class ExecOutcome(ExecResult):
 
 
 class ProgressMark(BaseModel):
-    """A task's progress as stored (every report lands in the row; the workflow hears a throttled subset)."""
+    """A task as stored at the deadline: its progress (every report lands in the row; the workflow hears a
+    throttled subset) and, if its executor recorded a success the day never heard of, that success."""
 
     task_id: str
     progress: int
     note: str | None = None
+    status: str | None = None
+    output: str | None = None  # the summary, when completed
 
 
 class ValidateInput(BaseModel):
@@ -234,7 +237,9 @@ class ShiftActivities:
                 row = await self.store.tasks.get(inp.user_id, t.task_id)
             except NotFound:
                 continue
-            marks.append(ProgressMark(task_id=t.task_id, progress=row.progress, note=row.progress_note))
+            done = row.status is TaskStatus.COMPLETED
+            marks.append(ProgressMark(task_id=t.task_id, progress=row.progress, note=row.progress_note,
+                                      status=row.status.value, output=summary(row.output or "") if done else None))
         return marks
 
     async def _mirror(self, inp: RecordInput) -> None:
@@ -322,7 +327,7 @@ class ShiftActivities:
             await asyncio.shield(self.store.tasks.set_progress(req.user_id, req.task_id, monitor.percent, monitor.note))
             raise
         finally:
-            await relay.close()
+            relay.close()
         # The workflow keeps a summary (small payloads); the whole output stays in the row.
         outcome = ExecOutcome(**result.model_copy(update={"output": summary(result.output)}).model_dump())
         if req.task is None:  # a day from before the marker: the workflow records the completion itself
@@ -333,19 +338,28 @@ class ShiftActivities:
         done = req.task.model_copy(deep=True)
         complete(done, outcome.output, result.cost_usd, datetime.now(ZoneInfo("UTC")))
         # Shielded: once the agent's work is done, a cancel arriving now must not leave half a record behind.
-        write = asyncio.ensure_future(self.store.tasks.complete(
+        before = await self._land(self.store.tasks.complete(
             to_row(req.user_id, req.workflow_id, done), output=result.output, cost_usd=result.cost_usd,
-            input_tokens=result.input_tokens, output_tokens=result.output_tokens))
-        try:
-            before = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            # The deadline's cancel came as the work was being recorded: finish the record and report the
-            # success (the day waits for this outcome), rather than a cancel the row would contradict.
-            before = await write
+            input_tokens=result.input_tokens, output_tokens=result.output_tokens), monitor.details())
         if before is not None:
             self._status_changed(req.workflow_id, req.user_id, done, before)
         await self._changed(req.user_id)
-        return outcome.model_copy(update={"recorded": True})
+        return outcome.model_copy(update={"recorded": before is not None})
+
+    async def _land(self, write: Awaitable[T], details: object) -> T:
+        """Once the agent's work is done its record must land whole: heartbeat while it is written (a missed
+        heartbeat would start a second attempt, which would run the agent again), and let no cancel cut it
+        (the deadline's cancel, or a second one, would leave the row contradicting the outcome). The success is
+        then reported even to a day that asked to cancel: it waits for this outcome."""
+        task = asyncio.ensure_future(write)
+        while not task.done():
+            try:
+                await asyncio.wait({task}, timeout=self.heartbeat_interval)
+            except asyncio.CancelledError:
+                continue
+            if not task.done():
+                activity.heartbeat(details)
+        return task.result()
 
     async def _finished_earlier(self, req: ExecuteInput, t: TaskState) -> ExecOutcome | None:
         """An attempt that recorded this round's success and then lost its result (its worker died before

@@ -255,7 +255,11 @@ class DailyShiftWorkflow:
                 self.state.notes.append(f"The final state of {len(still)} task(s) was not saved: {_reason(err)}")
                 marks = []
             for mark in marks:  # the row heard every progress report; the workflow only the throttled ones
-                if (t := self._find(mark.task_id)) is not None and mark.progress > t.progress:
+                if (t := self._find(mark.task_id)) is None:
+                    continue
+                if mark.status == TaskStatus.COMPLETED.value:  # an abandoned runner's executor did finish
+                    complete(t, mark.output or "", 0.0, workflow.now())
+                elif mark.progress > t.progress:
                     t.progress, t.progress_note = mark.progress, mark.note or t.progress_note
         elif still:
             if not self._v2:

@@ -27,21 +27,19 @@ class ProgressRelay:
         """Remember the latest value; a signal leaves once the interval since the last one has passed."""
         self._latest = (percent, note)
         if self._pending is None or self._pending.done():
-            delay = max(0.0, self._last + self._interval - time.monotonic())
-            self._pending = asyncio.ensure_future(self._flush(delay))
+            self._pending = asyncio.ensure_future(self._flush())
 
-    async def _flush(self, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._latest is None:
-            return
-        percent, note = self._latest
-        self._latest = None
-        self._last = time.monotonic()
-        await self._send(percent, note)
+    async def _flush(self) -> None:
+        # Loops while values keep coming, so one reported while a signal is on its way is sent next, not dropped.
+        while self._latest is not None:
+            await asyncio.sleep(max(0.0, self._last + self._interval - time.monotonic()))
+            percent, note = self._latest
+            self._latest = None
+            self._last = time.monotonic()
+            await self._send(percent, note)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """The run ended: what is still pending is dropped (its result, or the deadline's read of the row,
-        brings the workflow the final value)."""
+        brings the workflow the final value). Not awaited, so nothing delays recording the result."""
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
-            await asyncio.gather(self._pending, return_exceptions=True)

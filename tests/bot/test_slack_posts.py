@@ -189,3 +189,19 @@ async def test_the_post_once_client_retries_only_what_slack_never_took(slack: Fa
     with pytest.raises(SlackApiError):
         await poster.chat_postMessage(channel="C1", text="taken, then 500")
     assert len([m for m in slack.messages if m["text"] == "taken, then 500"]) == 1  # one attempt, not four
+
+
+def test_post_keys_in_metadata_pass_redaction_unchanged_while_text_is_masked() -> None:
+    """The key a post carries in its metadata is ours, and the dedupe lookup compares it as written: redacting a
+    registered secret that happens to occur in it would make a retried post miss its first copy (unit, no I/O)."""
+    from bot.slack_client import _clean
+
+    register_secret("U0SECRET42")
+    try:
+        key = "day-U0SECRET42-2026-11-29:report"
+        cleaned = _clean({"text": "user U0SECRET42", "metadata": {"event_type": "dayshift_post",
+                                                                   "event_payload": {"key": key}}})
+        assert cleaned["metadata"]["event_payload"]["key"] == key
+        assert "U0SECRET42" not in cleaned["text"]
+    finally:
+        forget_secret("U0SECRET42")

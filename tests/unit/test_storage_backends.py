@@ -12,6 +12,7 @@ import pytest
 
 from storage.db import Database, available_migrations, postgres_migrations, translate
 from storage.ledger import BudgetExceeded
+from storage.models import TaskMirror, TaskStatus
 from storage.store import Store
 from tests import pg
 
@@ -154,3 +155,100 @@ async def test_a_link_nonce_opens_one_session_across_processes(two: tuple[Store,
     won = await asyncio.gather(*((a if i % 2 else b).web_sessions.use_link(
         "n-1", "UA", now=now, expires_at=now + timedelta(minutes=10)) for i in range(12)))
     assert won.count(True) == 1
+
+
+class _Gates:
+    """Holds a transaction right after a statement containing ``marker`` ran (both backends' Tx classes)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from storage import db as dbmod
+
+        self.waiting: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}
+        for cls in (dbmod._PgTx, dbmod._SqliteTx):
+            original = cls.execute
+
+            async def execute(tx, sql, params=(), _original=original):  # type: ignore[no-untyped-def]
+                cur = await _original(tx, sql, params)
+                for marker, (reached, go) in list(self.waiting.items()):
+                    if marker in sql:
+                        del self.waiting[marker]
+                        reached.set()
+                        await go.wait()
+                return cur
+
+            monkeypatch.setattr(cls, "execute", execute)
+
+    def hold(self, marker: str) -> tuple[asyncio.Event, asyncio.Event]:
+        self.waiting[marker] = (asyncio.Event(), asyncio.Event())
+        return self.waiting[marker]
+
+
+async def _running_task(store: Store, user: str, workflow_id: str, generated_by: str) -> TaskMirror:
+    await store.users.ensure(user)
+    t, _ = await store.tasks.create(user, "do it", generated_by=generated_by, workflow_id=workflow_id)
+    row = TaskMirror.model_validate({**t.model_dump(), "status": TaskStatus.IN_PROGRESS,
+                                     "assigned_to": "executor-x-r1"})
+    await store.tasks.mirror(row)
+    return row.model_copy(update={"status": TaskStatus.COMPLETED, "progress": 100})
+
+
+async def test_a_late_completion_and_the_archive_never_interleave(two: tuple[Store, Store],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor recording its success while the day is archived (an abandoned runner, the sweeper): either
+    the completion lands first and is archived as completed, or it finds its row gone. Never an archived task
+    back in the live table, nor a just-completed user task carried over to run again tomorrow."""
+    a, b = two
+    gates = _Gates(monkeypatch)
+    # 1. The completion is under way (row read, not yet written) when the archive starts: the archive waits.
+    done = await _running_task(a, "U1", "wf1", "orchestrator")
+    reached, go = gates.hold("SELECT status, assigned_to FROM tasks")
+    completing = asyncio.ensure_future(a.tasks.complete(done, output="out", cost_usd=0.1, input_tokens=1,
+                                                        output_tokens=1))
+    await asyncio.wait_for(reached.wait(), 10)
+    archiving = asyncio.ensure_future(b.history.archive_day("U1", "wf1", "2026-11-28"))
+    await asyncio.sleep(0.5)
+    assert not archiving.done()  # it waits for the completion's lock
+    go.set()
+    assert await completing == "in_progress"
+    assert await archiving == (1, 0)
+    assert await a.db.fetchall("SELECT task_id FROM tasks WHERE workflow_id = 'wf1'") == []
+    [h] = await a.history.day("U1", "2026-11-28")
+    assert h.status is TaskStatus.COMPLETED and h.output == "out"
+    # 2. The archive is under way (unfinished user tasks read) when the completion comes: the completion waits,
+    #    then finds its row gone; the task was archived as it stood and carried over once, as unfinished.
+    done = await _running_task(a, "U2", "wf2", "user")
+    reached, go = gates.hold("AND status IN ('generated'")
+    archiving = asyncio.ensure_future(b.history.archive_day("U2", "wf2", "2026-11-28"))
+    await asyncio.wait_for(reached.wait(), 10)
+    completing = asyncio.ensure_future(a.tasks.complete(done, output="out", cost_usd=0.1, input_tokens=1,
+                                                        output_tokens=1))
+    await asyncio.sleep(0.5)
+    assert not completing.done()
+    go.set()
+    assert await archiving == (1, 1)
+    assert await completing is None
+    [h] = await a.history.day("U2", "2026-11-28")
+    assert h.status is TaskStatus.IN_PROGRESS
+    live = await a.tasks.for_user("U2")
+    assert [(t.status, t.task_id != done.task_id) for t in live] == [(TaskStatus.PENDING, True)]
+
+
+async def test_completed_is_final_and_a_note_goes_with_the_progress_that_won(any_store: Store) -> None:
+    store = any_store
+    done = await _running_task(store, "U3", "wf3", "orchestrator")
+    await store.tasks.set_progress("U3", done.task_id, 70, "step 7 of 10")
+    stale = done.model_copy(update={"status": TaskStatus.IN_PROGRESS, "progress": 25, "progress_note": "started"})
+    await store.tasks.mirror(stale)  # the workflow's throttled view: lower progress, older note
+    row = await store.tasks.get("U3", done.task_id)
+    assert (row.progress, row.progress_note) == (70, "step 7 of 10")
+    assert await store.tasks.complete(done, output="out", cost_usd=0.5, input_tokens=3, output_tokens=2) == \
+        "in_progress"
+    # A delayed older record (e.g. "ready for assignment") cannot undo the completion, and adds no event.
+    assert await store.tasks.mirror(stale.model_copy(update={"status": TaskStatus.PENDING})) == "completed"
+    # The same round's success recorded again (a retry) adds no usage.
+    assert await store.tasks.complete(done, output="again", cost_usd=0.5, input_tokens=3, output_tokens=2) == \
+        "completed"
+    row = await store.tasks.get("U3", done.task_id)
+    assert (row.status, row.output, row.cost_usd, row.input_tokens) == (TaskStatus.COMPLETED, "out", 0.5, 3)
+    statuses = [e.to_status for e in await store.tasks.events("U3", done.task_id) if e.kind == "status"]
+    assert statuses[-2:] == ["in_progress", "completed"] and statuses.count("completed") == 1
