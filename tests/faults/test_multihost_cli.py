@@ -8,7 +8,10 @@ A day is started with `/dayshift run`. Once an executor in a worker has told Tem
 past writing its file, that worker is SIGKILLed (its CLI children are left orphaned, as on a dead host). The day
 must still finish: every task ends in a recorded state, what the dead worker ran is retried elsewhere and
 completes, none completes twice, exactly one report lands in the day's thread, and the files the executors wrote
-(kept in PostgreSQL, not on the dead disk) are shared into that thread once each.
+(kept in PostgreSQL, not on the dead disk) are shared into that thread once each. "Once" is counted in the work
+itself (each process's agent_finished events, the dead worker's log included, and the cost ledger), since a
+completed -> completed write leaves no trace in task_events; and the day leaves no live task behind but the
+carry-overs of unfinished user-added tasks.
 
 The retry starts the executor over: the SDK mirrors a transcript to the session store only when the run ends, so
 a run killed mid-way left nothing to resume on another host (the runtime then falls back to a fresh run).
@@ -40,7 +43,7 @@ from temporalio.api.enums.v1 import PendingActivityState, TimeoutType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from storage.models import TaskStatus
+from storage.models import FINAL_STATUSES, TaskStatus
 from storage.store import Store
 from tests import pg
 from tests.fakes.slack import FakeSlack
@@ -217,6 +220,13 @@ async def test_bot_and_two_cli_workers_on_postgres_finish_the_day_when_one_worke
             completed_events = await store.db.fetchall(
                 "SELECT task_id FROM task_events WHERE user_id = ? AND workflow_id = ? AND to_status = 'completed'",
                 (USER, handle.id))
+            ledger = await store.db.fetchall(
+                "SELECT task_id, actual_usd, input_tokens, output_tokens FROM cost_ledger"
+                " WHERE user_id = ? AND day = ? AND agent_kind = 'executor'", (USER, report.day))
+            live = await store.db.fetchall("SELECT task_id, workflow_id, generated_by, status, description"
+                                           " FROM tasks WHERE user_id = ?", (USER,))
+            carried = await store.db.fetchall(
+                "SELECT task_id, message FROM task_events WHERE user_id = ? AND kind = 'carried_over'", (USER,))
             retries = await store.db.fetchall(
                 "SELECT task_id FROM task_events WHERE user_id = ? AND workflow_id = ? AND kind = 'retry'",
                 (USER, handle.id))
@@ -224,11 +234,31 @@ async def test_bot_and_two_cli_workers_on_postgres_finish_the_day_when_one_worke
         finally:
             await store.close()
 
-        # Every task of the report ends in the state the report gives it, archived in PostgreSQL.
+        # Every task ends in a recorded state, archived in PostgreSQL: a final one, or, for a task the deadline
+        # caught, in progress / not started as the report lists it. The report and the history agree.
         by_id = {t.task_id: t for t in tasks}
         items = report.completed + report.in_progress + report.failed + report.not_started + report.cancelled
+        assert report.skipped_reason is None and report.failed_reason is None, report
         assert len(items) == report.total_generated == len(tasks) >= 3, report.model_dump_json(indent=1)
         assert {i.task_id: i.status for i in items} == {t.task_id: t.status.value for t in tasks}
+        groups = {TaskStatus.IN_PROGRESS: report.in_progress, TaskStatus.PENDING: report.not_started,
+                  TaskStatus.GENERATED: report.not_started, TaskStatus.PRE_VALIDATED: report.not_started}
+        for t in tasks:
+            assert t.status in FINAL_STATUSES or t.task_id in {i.task_id for i in groups[t.status]}, t
+            assert t.workflow_id == handle.id and t.archived_at, t
+
+        # The day left no live task behind but the legitimate carry-overs: each unfinished task the user added
+        # comes back once as a new pending task for the next shift; nothing completed (or failed) comes back.
+        assert not [r for r in live if r["workflow_id"] == handle.id], live
+        unfinished = {t.task_id[:8] for t in tasks if t.generated_by == "user" and t.status not in FINAL_STATUSES}
+        sources = {r["task_id"]: carried_from(r["message"], report.day) for r in carried}
+        assert sorted(sources.values()) == sorted(unfinished), (sources, unfinished)
+        assert {r["task_id"] for r in live} == set(sources), (live, sources)
+        for r in live:
+            was = next(t for t in tasks if t.task_id.startswith(sources[r["task_id"]]))
+            assert (r["status"], r["generated_by"], r["description"], r["workflow_id"]) == \
+                (TaskStatus.PENDING.value, "user", was.description, None), (r, was)
+
         # What the killed worker was running (the task caught mid-session, maybe another) was retried after the
         # heartbeat timeout, by a process still alive, and completed. Nothing else needed a retry.
         starts = execute_task_starts(history)
@@ -244,9 +274,34 @@ async def test_bot_and_two_cli_workers_on_postgres_finish_the_day_when_one_worke
             assert pid in alive and cause == "heartbeat timeout", starts[t]
             assert by_id[t].status is TaskStatus.COMPLETED, by_id[t]
 
-        # No task completes twice.
+        # No task completes twice. task_events cannot tell (a completed -> completed write records no event), so
+        # count the work itself, in every process's log, the killed worker's included: a completed task had
+        # exactly one successful executor run (agent_finished, ok), any other task none.
+        runs = executor_runs(procs)
+        for t in tasks:
+            finished = [e for _, e in runs.get(t.task_id, []) if e["event"] == "agent_finished"]
+            ok = [e for e in finished if e.get("ok") is True]
+            assert len(ok) == (t.status is TaskStatus.COMPLETED), (t.short_id, t.status, runs.get(t.task_id))
+            if ok:  # the row books the usage of each recorded completion: a second one would add to it
+                assert (t.input_tokens, t.output_tokens) == (ok[0]["input_tokens"], ok[0]["output_tokens"]), (t, ok)
+                assert t.cost_usd == pytest.approx(ok[0]["cost_usd"]), (t, ok)
+                assert t.input_tokens > 0 and t.output_tokens > 0, t
+        # The killed run is in the dead worker's log as started and never finished: it counted as nothing. Its
+        # hold stays in the ledger unsettled; every other executor run settled its row.
+        killed = {t for t, evs in runs.items()
+                  if sum(+1 if e["event"] == "agent_started" else -1 for name, e in evs if name == victim.name) > 0}
+        unsettled = {r["task_id"] for r in ledger if r["actual_usd"] is None}
+        assert task_id in killed and killed <= unsettled <= retried, (killed, unsettled, retried)
+        for t in tasks:
+            rows = [r for r in ledger if r["task_id"] == t.task_id]
+            started = [e for _, e in runs.get(t.task_id, []) if e["event"] == "agent_started"]
+            assert len(rows) >= len(started), (t.short_id, rows, started)
+            if t.status is TaskStatus.COMPLETED:  # one settled row with a model's result: the successful run's
+                results = [r for r in rows if r["actual_usd"] is not None and r["output_tokens"] > 0]
+                assert [(r["input_tokens"], r["output_tokens"]) for r in results] == \
+                    [(t.input_tokens, t.output_tokens)], (t.short_id, rows)
+                assert results[0]["actual_usd"] == pytest.approx(t.cost_usd), (t.short_id, rows)
         completions = [r["task_id"] for r in completed_events]
-        assert len(completions) == len(set(completions))
         assert set(completions) == {t.task_id for t in tasks if t.status is TaskStatus.COMPLETED}
 
         # Exactly one report, in the day's thread.
@@ -332,3 +387,20 @@ def execute_task_starts(history: Any) -> dict[str, tuple[str, int, str]]:
                     failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT else failure.message
                 starts[scheduled[attrs.scheduled_event_id]] = (attrs.identity.split("@")[0], attrs.attempt, cause)
     return starts
+
+
+def executor_runs(procs: list[Proc]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """task_id -> (process, event) of every executor's agent_started / agent_finished, in log order."""
+    runs: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for p in procs:
+        for e in p.events():
+            if e.get("event") in ("agent_started", "agent_finished") and e.get("role") == "executor":
+                runs.setdefault(str(e["task_id"]), []).append((p.name, e))
+    return runs
+
+
+def carried_from(message: str, day: str) -> str:
+    """The short id of the task a carry-over was made from (storage/history.py writes the message)."""
+    found = re.fullmatch(rf"carried over from {re.escape(day)} \(was (\w{{8}})\)", message)
+    assert found, message
+    return found.group(1)
