@@ -253,6 +253,8 @@ class ShiftActivities:
 
     @staticmethod
     def _status_changed(workflow_id: str, user_id: str, t: TaskState, before: str | None) -> None:
+        if before == TaskStatus.COMPLETED.value:
+            return  # completed is final: the mirror refused this older view, so nothing changed
         if before != t.status.value:
             emit("task_status_changed", workflow_id=workflow_id, user_id=user_id, task_id=t.task_id,
                  **{"from": before, "to": t.status.value, "reason": t.error or t.blocked_reason})
