@@ -186,7 +186,8 @@ class TaskRepository:
         Only ``TaskMirror``'s columns are written, so the whole output, cost and tokens that the executor
         stored stay as they are (the workflow only holds a summary of the output). ``create=False`` writes
         only a row that still exists: a late write (an executor finishing after its day was archived) must
-        not bring the task back. Returns the status before, or None when there was no row.
+        not bring the task back. A completed row is final: an older view that would move it elsewhere is
+        refused (nothing written). Returns the status before, or None when there was no row.
         """
         async with self.db.transaction() as conn:
             return await self._mirror_in(conn, task, kind, message, attempt, create)
