@@ -19,8 +19,15 @@ install: $(STAMP)
 run: $(STAMP) sandbox-deps
 	@$(VENV)/bin/dayshift auto
 
+# Most of the suite's time is waiting (dev servers, subprocesses, the CLI's compressed days), so it runs on
+# TEST_WORKERS pytest-xdist workers; then the few tests marked `serial` (they bound wall-clock time, e.g. SIGTERM
+# within 10 s) run alone, so a busy neighbour cannot starve them. Both phases run; either failing fails the target.
+TEST_WORKERS ?= 4
 test: $(STAMP) sandbox-deps
-	$(PY) -m pytest -q -p no:cacheprovider
+	rc=0; \
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal -m "not serial" || rc=$$?; \
+	$(PY) -m pytest -q -p no:cacheprovider -m serial || rc=$$?; \
+	exit $$rc
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not devserver and not cli"

@@ -86,6 +86,7 @@ async def test_bad_token_exits_at_once_naming_the_variable(tmp_path: Path, varia
         await slack.stop()
 
 
+@pytest.mark.serial  # asserts a stop within 10 s: run alone
 @pytest.mark.devserver
 async def test_sigterm_in_the_slack_connect_loop_stops_within_10s(tmp_path: Path) -> None:
     """Slack unreachable (nothing listens on SLACK_API_URL): the bot retries with backoff, each retry a warning,
@@ -124,6 +125,7 @@ async def test_sigterm_in_the_slack_connect_loop_stops_within_10s(tmp_path: Path
             await proc.wait()
 
 
+@pytest.mark.serial  # asserts a stop within 10 s: run alone
 @pytest.mark.devserver
 async def test_sigterm_during_startup_stops_within_10s(tmp_path: Path) -> None:
     slack = await FakeSlack().start()
@@ -152,6 +154,7 @@ async def test_sigterm_during_startup_stops_within_10s(tmp_path: Path) -> None:
         await slack.stop()
 
 
+@pytest.mark.serial  # asserts a stop within 10 s: run alone
 @pytest.mark.devserver
 @pytest.mark.cli
 async def test_sigterm_while_agents_run_stops_within_10s(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ pytestmark = [pytest.mark.devserver, pytest.mark.cli]
 SECRETS = ("xoxb-test-token-123456", "xapp-1-A1-test-654321")
 
 
+# Three real CLI attempts (each with the CLI's own 529 retries) after the plan: ~17 s on a loaded machine.
+@pytest.mark.window(30)
 async def test_slack_outage_during_report_and_model_errors_then_escalation(bot: Bot,
                                                                            caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -308,6 +308,7 @@ async def test_csrf_and_bad_input_get_clear_messages_and_change_nothing(web: Web
     assert desc.schedule.spec.time_zone_name == "Europe/Berlin" and desc.schedule.state.paused
 
 
+@pytest.mark.serial  # asserts a push within 2 s: run alone
 async def test_sse_pushes_a_change_within_two_seconds(web: Web) -> None:
     a = await web.signed_in("UA")
     async with a.stream("GET", "/events") as stream:

@@ -41,6 +41,7 @@ def short_day(user: str, day: str = "2026-11-28", **kw: object) -> DayInput:
     return DayInput.model_validate(base)
 
 
+@pytest.mark.serial  # asserts round trips under 1 s: run alone
 async def test_add_answers_within_a_second_with_20_executors_queued_on_one_agent_slot(
         dev_env: WorkflowEnvironment, store: Store) -> None:
     user, tz = "UQ", "UTC"
