@@ -182,7 +182,8 @@ async def open_services(settings: Settings, make_notifier: Callable[[Store], Not
                             offline=offline)
         if with_worker:
             activities = ShiftActivities(store, agents, notifier, daily_budget_usd=settings.daily_budget_usd,
-                                         agent_budget_usd=settings.agent_budget_usd, stale_after=stale_after)
+                                         agent_budget_usd=settings.agent_budget_usd, stale_after=stale_after,
+                                         progress_signal_seconds=settings.progress_signal_seconds)
             activities.model_label = OFFLINE_LABEL if offline is not None else None
             activities.day_shape = day_shape(settings)
             # On SIGTERM running activities are cancelled at once (executors save their progress) while

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     max_parallel_tasks: int = Field(3, ge=1, le=32, validation_alias="DAYSHIFT_MAX_PARALLEL_TASKS")
     max_concurrent_agents: int = Field(4, ge=1, le=64, validation_alias="DAYSHIFT_MAX_CONCURRENT_AGENTS")
     daily_budget_usd: float = Field(5.0, gt=0, validation_alias="DAYSHIFT_DAILY_BUDGET_USD")
+    # How often at most an executor's progress is signalled to its workflow (every report is stored at once).
+    progress_signal_seconds: float = Field(10.0, ge=0, validation_alias="DAYSHIFT_PROGRESS_SIGNAL_SECONDS")
     agent_budget_usd: float = Field(1.0, gt=0, validation_alias="DAYSHIFT_AGENT_BUDGET_USD")
     agent_max_turns: int = Field(30, ge=1, validation_alias="DAYSHIFT_AGENT_MAX_TURNS")
     retention_days: int = Field(90, ge=1, validation_alias="DAYSHIFT_RETENTION_DAYS")

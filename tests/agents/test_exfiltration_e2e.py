@@ -70,7 +70,9 @@ async def test_exfiltration_leaves_no_secret_in_sqlite_temporal_or_slack(tmp_pat
                       "SLACK_API_URL": slack.api_url, "DAYSHIFT_DATA_DIR": str(data), "DAYSHIFT_WEB_PORT": "0",
                       "DAYSHIFT_WINDOW_SECONDS": "40", "DAYSHIFT_CHECKPOINT_SECONDS": "10",
                       "DAYSHIFT_WARNING_SECONDS": "3", "DAYSHIFT_TEMPORAL_UI_PORT": str(ui_port),
-                      "DAYSHIFT_HTTP_ALLOWED_DOMAINS": "example.com"}
+                      "DAYSHIFT_HTTP_ALLOWED_DOMAINS": "example.com",
+                      # every progress note (agent text) signalled, so it is in the history the grep below reads
+                      "DAYSHIFT_PROGRESS_SIGNAL_SECONDS": "0"}
     proc = await asyncio.create_subprocess_exec(str(BIN / "dayshift"), "run", env=env, cwd=tmp_path,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
