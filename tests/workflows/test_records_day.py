@@ -222,3 +222,27 @@ async def test_a_retry_after_a_recorded_success_returns_the_record_instead_of_wo
     assert item.output == "done: one thing"
     [h] = await store.history.day("UX", DAY)
     assert len([e for e in await store.tasks.events("UX", h.task_id) if e.to_status == "completed"]) == 1
+
+
+async def test_a_slow_completion_write_keeps_the_attempt_alive(ts_env: WorkflowEnvironment, store: Store) -> None:
+    """The agent is done but recording its success takes longer than the heartbeat timeout (a database blip): the
+    activity heartbeats while it writes, so the attempt is not timed out into a second run of the agent."""
+    original = store.tasks.complete
+
+    async def slow_complete(*args: object, **kw: object) -> str | None:
+        await asyncio.sleep(4)  # twice the heartbeat timeout below
+        return await original(*args, **kw)  # type: ignore[arg-type]
+
+    store.tasks.complete = slow_complete  # type: ignore[method-assign]
+    agents = ScriptedAgents(plan=["one thing"])
+    q = queue()
+    async with build_worker(ts_env.client, ShiftActivities(store, agents, RecordingNotifier(), heartbeat_interval=0.2),
+                            task_queue=q):
+        handle = await ts_env.client.start_workflow(
+            DailyShiftWorkflow.run, day_input("US", heartbeat_timeout_seconds=2, retry_initial_seconds=0.2),
+            id=f"day-US-{DAY}", task_queue=q)
+        report = await handle.result()
+    assert agents.calls["run"] == 1  # one run of the agent: no attempt was timed out
+    [item] = report.completed
+    [h] = await store.history.day("US", DAY)
+    assert h.status.value == "completed" and h.output == item.output
