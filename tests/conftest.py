@@ -13,6 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from storage.store import Store
+from tests.fakes.slack import FakeSlack
 
 BIN = Path(sys.executable).parent
 
@@ -100,3 +101,24 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 def queue() -> str:
     return f"q-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    """A fresh fake Slack (Web API + socket mode on loopback): a fake, for tests of our Slack posting."""
+    fake = await FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
+
+
+async def as_temporal_would(call: Callable[[], Awaitable[None]], attempts: int = 5) -> int:
+    """Run ``call`` until it succeeds, like an activity's retry policy; returns the attempts it took."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await call()
+            return attempt
+        except Exception:
+            continue
+    raise AssertionError("never succeeded")

@@ -192,9 +192,6 @@ class ShiftActivities:
         """NOTIFY_QUEUE: talk to Slack (or the demo's console); only where a Notifier exists."""
         return [self.announce_day, self.checkpoint, self.escalate, self.deliver_report]
 
-    def all(self) -> list[object]:
-        return self.bookkeeping() + self.agent_work() + (self.notifications() if self.has_notifier else [])
-
     @activity.defn
     async def open_day(self, state: DayState) -> list[TaskState]:
         """Record the window and claim the user's waiting tasks for it."""

@@ -8,7 +8,6 @@ call that raises is called again, as Temporal retries the activity. Real SQLite.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +19,7 @@ from bot.slack_notifier import SlackNotifier
 from storage.models import TaskStatus
 from storage.redaction import forget_secret, register_secret
 from storage.store import Store
+from tests.conftest import as_temporal_would
 from tests.fakes.agents import ScriptedAgents
 from tests.fakes.slack import FakeSlack
 from tests.workflows.test_day_timeskipping import DAY, day_input, run_day
@@ -27,26 +27,6 @@ from workflows.models import DayState, StatusReport, TaskState
 
 WF = "day-U1-2026-11-28"
 START = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-async def _as_temporal_would(call: Callable[[], Awaitable[None]], attempts: int = 5) -> int:
-    """Run ``call`` until it succeeds, like an activity's retry policy; returns the attempts it took."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await call()
-            return attempt
-        except Exception:
-            continue
-    raise AssertionError("never succeeded")
 
 
 async def test_parent_dm_and_report_are_posted_once_when_slack_fails_after_accepting(slack: FakeSlack,
@@ -63,7 +43,7 @@ async def test_parent_dm_and_report_are_posted_once_when_slack_fails_after_accep
 
     # Thread parent: Slack takes the post, answers 500; the notifier finds its message instead of reposting.
     slack.accept_then_fail("chat.postMessage", matching="has started")
-    assert await _as_temporal_would(lambda: notifier.day_started(state)) == 1
+    assert await as_temporal_would(lambda: notifier.day_started(state)) == 1
     await notifier.day_started(state)  # a replayed announce finds the stored ts
 
     # Escalation DM: accepted then 500, and the look-up fails too, so the activity fails and is retried.
@@ -71,14 +51,14 @@ async def test_parent_dm_and_report_are_posted_once_when_slack_fails_after_accep
                                    suggestion="retry", attempts=3)
     slack.accept_then_fail("chat.postMessage", matching="retry_task")
     slack.fail_next("conversations.history", 500, times=4)  # more than the client's own 3 retries
-    assert await _as_temporal_would(lambda: notifier.escalate(state, task, "Retry it.", "esc-1")) == 2
+    assert await as_temporal_would(lambda: notifier.escalate(state, task, "Retry it.", "esc-1")) == 2
 
     # Report: the same, in the thread; the retry finds the accepted report and edits it.
     report = StatusReport(user_id="U1", workflow_id=WF, day="2026-11-28", timezone="America/New_York",
                           window_start=START, window_end=START + timedelta(hours=3), total_generated=1)
     slack.accept_then_fail("chat.postMessage", matching="Daily Task Summary")
     slack.fail_next("conversations.replies", 500, times=4)
-    assert await _as_temporal_would(lambda: notifier.report(report)) == 2
+    assert await as_temporal_would(lambda: notifier.report(report)) == 2
     await notifier.report(report)  # re-delivery (the bot's redeliver job) edits, never posts
 
     failed_after_accepting = [c for c, _ in slack.calls if c == "ACCEPTED-THEN-FAILED:chat.postMessage"]
@@ -109,7 +89,7 @@ async def test_a_post_slack_refused_is_posted_again(slack: FakeSlack, store: Sto
     state = DayState(user_id="U2", workflow_id="day-U2-2026-11-28", day="2026-11-28", timezone="UTC",
                      deadline=START + timedelta(hours=3))
     slack.fail_next("chat.postMessage", 500, times=3)
-    assert await _as_temporal_would(lambda: notifier.day_started(state)) == 2
+    assert await as_temporal_would(lambda: notifier.day_started(state)) == 2
     assert len([m for m in slack.top_level() if "Dayshift for" in (m["text"] or "")]) == 1
 
 

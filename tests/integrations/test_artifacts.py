@@ -9,11 +9,8 @@ again, as Temporal retries the deliver_report activity.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from bot.blocks import home_view
 from bot.slack_client import web_client
@@ -21,6 +18,7 @@ from bot.slack_notifier import SlackNotifier
 from storage.artifacts import ArtifactCaps, purge_workspaces
 from storage.models import User
 from storage.store import Store
+from tests.conftest import as_temporal_would
 from tests.fakes.slack import FakeSlack
 from workflows.models import ReportItem, StatusReport
 
@@ -28,25 +26,6 @@ WF = "day-U1-2026-11-28"
 DAY = "2026-11-28"
 START = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
 CAPS = ArtifactCaps(max_bytes=2_000, max_files=3)
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
-    try:
-        yield fake
-    finally:
-        await fake.stop()
-
-
-async def _as_temporal_would(call: Callable[[], Awaitable[None]], attempts: int = 5) -> int:
-    for attempt in range(1, attempts + 1):
-        try:
-            await call()
-            return attempt
-        except Exception:
-            continue
-    raise AssertionError("never succeeded")
 
 
 async def _day(slack: FakeSlack, store: Store, tmp_path: Path, files: dict[str, bytes], user: str = "U1",
@@ -104,7 +83,7 @@ async def test_a_500_after_the_share_was_accepted_gives_exactly_one_file(slack: 
     notifier, report = await _day(slack, store, tmp_path, {"notes.md": b"# Notes\n"})
     slack.accept_then_fail("files.completeUploadExternal", times=1)
     slack.fail_next("conversations.replies", 500, times=4)  # the in-call look-up fails too: the activity retries
-    assert await _as_temporal_would(lambda: notifier.report(report)) == 2
+    assert await as_temporal_would(lambda: notifier.report(report)) == 2
     run = await store.runs.get("U1", WF)
     assert run is not None and run.thread_ts
     assert [f["name"] for f in slack.thread_files(run.thread_ts)] == ["notes.md"]
@@ -118,7 +97,7 @@ async def test_a_failed_upload_is_retried_and_the_day_count_cap_lists_the_rest(s
     files = {f"n{i}.txt": f"note {i}".encode() for i in range(5)}
     notifier, report = await _day(slack, store, tmp_path, files)
     slack.fail_uploads = 1
-    assert await _as_temporal_would(lambda: notifier.report(report)) == 2
+    assert await as_temporal_would(lambda: notifier.report(report)) == 2
     run = await store.runs.get("U1", WF)
     assert run is not None and run.thread_ts
     assert sorted(f["name"] for f in slack.thread_files(run.thread_ts)) == ["n0.txt", "n1.txt", "n2.txt"]
