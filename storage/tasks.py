@@ -13,11 +13,12 @@ from storage.redaction import redact, redact_opt
 
 # Text that agents produce (it may quote a secret): redacted before it is written.
 _AGENT_TEXT = ("output", "error_message", "progress_note")
-# How a mirror merges with what the row already holds: progress only grows, and its note goes with the value
-# that won (the workflow hears progress throttled; the row has every report).
+# How a mirror merges with what the row already holds: progress only grows, and the workflow's note (it hears
+# progress throttled; the row has every report) replaces the row's only with a higher value. The executor's own
+# reports (``set_progress``) are the newest, so theirs also wins at an equal value.
 _MERGE = {
     "progress": "progress = MAX(tasks.progress, excluded.progress)",
-    "progress_note": "progress_note = CASE WHEN excluded.progress >= tasks.progress"
+    "progress_note": "progress_note = CASE WHEN excluded.progress > tasks.progress"
                      " THEN COALESCE(excluded.progress_note, tasks.progress_note) ELSE tasks.progress_note END",
 }
 
@@ -206,7 +207,13 @@ class TaskRepository:
             now = await cur.fetchone()
             if now is not None and now["status"] == TaskStatus.COMPLETED.value and \
                     now["assigned_to"] == task.assigned_to:
-                return str(now["status"])  # this round's success is on record already: usage is not added twice
+                # This round's success is on record already (two attempts ran the agent at once): the record and
+                # its output stay, but this run's usage was real and is added.
+                await conn.execute(
+                    "UPDATE tasks SET cost_usd = cost_usd + ?, input_tokens = input_tokens + ?,"
+                    " output_tokens = output_tokens + ? WHERE user_id = ? AND task_id = ?",
+                    (cost_usd, input_tokens, output_tokens, task.user_id, task.task_id))
+                return str(now["status"])
             before = await self._mirror_in(conn, task, "status", message, None, False)
             if before is not None:
                 await conn.execute(
@@ -321,9 +328,10 @@ class TaskRepository:
     async def set_progress(self, user_id: str, task_id: str, percent: int, note: str | None = None) -> None:
         percent = max(0, min(100, int(percent)))
         await self.db.execute(
-            "UPDATE tasks SET progress = MAX(progress, ?), progress_note = COALESCE(?, progress_note),"
+            "UPDATE tasks SET progress = MAX(progress, ?),"
+            " progress_note = CASE WHEN ? >= progress THEN COALESCE(?, progress_note) ELSE progress_note END,"
             " updated_at = ? WHERE user_id = ? AND task_id = ?",
-            (percent, note, utcnow(), user_id, task_id),
+            (percent, percent, note, utcnow(), user_id, task_id),
         )
 
     async def add_usage(self, user_id: str, task_id: str, cost_usd: float, input_tokens: int,

@@ -87,6 +87,7 @@ class ProgressMark(BaseModel):
     note: str | None = None
     status: str | None = None
     output: str | None = None  # the summary, when completed
+    cost_usd: float = 0.0  # what the row booked (the workflow adds what it has not counted yet)
 
 
 class ValidateInput(BaseModel):
@@ -236,7 +237,8 @@ class ShiftActivities:
                 continue
             done = row.status is TaskStatus.COMPLETED
             marks.append(ProgressMark(task_id=t.task_id, progress=row.progress, note=row.progress_note,
-                                      status=row.status.value, output=summary(row.output or "") if done else None))
+                                      status=row.status.value, output=summary(row.output or "") if done else None,
+                                      cost_usd=row.cost_usd))
         return marks
 
     async def _mirror(self, inp: RecordInput) -> None:

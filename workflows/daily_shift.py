@@ -258,7 +258,7 @@ class DailyShiftWorkflow:
                 if (t := self._find(mark.task_id)) is None:
                     continue
                 if mark.status == TaskStatus.COMPLETED.value:  # an abandoned runner's executor did finish
-                    complete(t, mark.output or "", 0.0, workflow.now())
+                    complete(t, mark.output or "", max(0.0, mark.cost_usd - t.cost_usd), workflow.now())
                 elif mark.progress > t.progress:
                     t.progress, t.progress_note = mark.progress, mark.note or t.progress_note
         elif still:

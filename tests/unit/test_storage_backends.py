@@ -245,10 +245,21 @@ async def test_completed_is_final_and_a_note_goes_with_the_progress_that_won(any
         "in_progress"
     # A delayed older record (e.g. "ready for assignment") cannot undo the completion, and adds no event.
     assert await store.tasks.mirror(stale.model_copy(update={"status": TaskStatus.PENDING})) == "completed"
-    # The same round's success recorded again (a retry) adds no usage.
+    # The same round's success recorded again (two attempts ran the agent): the record and output stay, the
+    # second run's real usage is added.
     assert await store.tasks.complete(done, output="again", cost_usd=0.5, input_tokens=3, output_tokens=2) == \
         "completed"
     row = await store.tasks.get("U3", done.task_id)
-    assert (row.status, row.output, row.cost_usd, row.input_tokens) == (TaskStatus.COMPLETED, "out", 0.5, 3)
+    assert (row.status, row.output, row.cost_usd, row.input_tokens) == (TaskStatus.COMPLETED, "out", 1.0, 6)
+    # At an equal value the workflow's (older) note does not replace the executor's; the executor's own does.
+    await store.tasks.set_progress("U4", "nope", 10)  # another user's / no task: nothing happens
+    t2 = await _running_task(store, "U4", "wf4", "orchestrator")
+    await store.tasks.set_progress("U4", t2.task_id, 40, "reading")
+    await store.tasks.mirror(t2.model_copy(update={"status": TaskStatus.IN_PROGRESS, "progress": 40,
+                                                    "progress_note": "older"}))
+    assert (await store.tasks.get("U4", t2.task_id)).progress_note == "reading"
+    await store.tasks.set_progress("U4", t2.task_id, 40, "writing")
+    await store.tasks.set_progress("U4", t2.task_id, 30, "stale")
+    assert (await store.tasks.get("U4", t2.task_id)).progress_note == "writing"
     statuses = [e.to_status for e in await store.tasks.events("U3", done.task_id) if e.kind == "status"]
     assert statuses[-2:] == ["in_progress", "completed"] and statuses.count("completed") == 1

@@ -62,10 +62,15 @@ def _findings(path: Path, only_classes: bool = False) -> list[str]:
     for root in roots:
         for node in ast.walk(root):
             hit = None
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                owner = aliases.get(node.value.id, "")
-                if owner and _denied(owner, node.attr):
-                    hit = f"{node.value.id}.{node.attr}"
+            if isinstance(node, ast.Attribute):
+                parts, base = [node.attr], node.value
+                while isinstance(base, ast.Attribute):  # datetime.datetime.now: resolve the whole chain
+                    parts.insert(0, base.attr)
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id in aliases:
+                    owner = ".".join([aliases[base.id], *parts[:-1]])
+                    if _denied(owner, node.attr):
+                        hit = ".".join([base.id, *parts])
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                 if node.id in aliases and _denied(aliases[node.id]):
                     hit = node.id
@@ -106,11 +111,12 @@ def test_the_check_above_sees_such_references(tmp_path: Path) -> None:
         "from time import time_ns as clock\nfrom pydantic import Field\nfrom temporalio import workflow\n"
         "a = dt.now()\nb = Field(default_factory=dt.utcnow)\nc = time.monotonic()\nd = clock()\n"
         "e = os.environ.get('X')\nf = rnd.uniform(0, 1)\ng = getattr(dt, 'now')()\nh = open('/etc/hostname')\n"
+        "import datetime\ni = datetime.datetime.now()\n"
         "def bump():\n    global COUNT\n"
         "ok = workflow.now()\n")
     assert sorted(f.split(" ", 1)[1] for f in _findings(bad)) == sorted([
         "clock", "dt.now", "dt.utcnow", "time.monotonic", "os.environ", "rnd.uniform", "getattr(..., 'now')",
-        "open", "global COUNT"])
+        "open", "datetime.datetime.now", "global COUNT"])
 
 
 @workflow.defn
